@@ -1,0 +1,148 @@
+"""The canonical flow-log schema, declared once, and the canonical spelling of its values."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+
+import polars as pl
+
+__all__ = [
+    "COUNTER_COLUMNS",
+    "FLOW_SCHEMA",
+    "IP_COLUMNS",
+    "METRICS_SCHEMA",
+    "canonical_ip",
+    "canonicalize",
+    "empty_flows",
+]
+
+UTC_TIME = pl.Datetime("us", "UTC")
+
+FLOW_SCHEMA: pl.Schema = pl.Schema(
+    {
+        "time": UTC_TIME,
+        "source_ip": pl.String(),
+        "destination_ip": pl.String(),
+        "nat_gateway_ip": pl.String(),
+        "packets_sent": pl.Int64(),
+        "packets_received": pl.Int64(),
+        "packets_sent_dropped": pl.Int64(),
+        "packets_received_dropped": pl.Int64(),
+        "bytes_sent": pl.Int64(),
+        "bytes_received": pl.Int64(),
+        "resource_id": pl.String(),
+    }
+)
+"""Every natlens loader returns exactly these columns, in this order.
+
+``time`` is the start of the 1-minute window in UTC. Counters are ``Int64`` and keep
+the source's nulls. IP text is canonical (see :func:`canonical_ip`) and ``resource_id``
+is upper case, so one address or one gateway always groups as one.
+"""
+
+IP_COLUMNS: tuple[str, ...] = ("source_ip", "destination_ip", "nat_gateway_ip")
+COUNTER_COLUMNS: tuple[str, ...] = (
+    "packets_sent",
+    "packets_received",
+    "packets_sent_dropped",
+    "packets_received_dropped",
+    "bytes_sent",
+    "bytes_received",
+)
+
+METRICS_SCHEMA: pl.Schema = pl.Schema(
+    {
+        "time": UTC_TIME,
+        "resource_id": pl.String(),
+        "metric": pl.String(),
+        "protocol": pl.String(),
+        "direction": pl.String(),
+        "connection_state": pl.String(),
+        "value": pl.Float64(),
+    }
+)
+"""Gateway platform metrics in tidy form: one row per minute, metric and dimension values.
+
+``metric`` is the REST name (``DatapathAvailability``, ``SNATConnectionCount``,
+``TotalConnectionCount``, ``PacketDropCount``, ``ByteCount``, ``PacketCount``); the
+dimension columns are null where a metric has no such dimension. ``value`` holds the
+metric's documented aggregation (Average for DatapathAvailability, Total otherwise).
+"""
+
+
+def canonical_ip(text: str) -> str:
+    """Return the canonical text of an IP address.
+
+    IPv4 as a dotted quad, IPv6 in RFC 5952 form (compressed, lower case).
+
+    Raises
+    ------
+    ValueError
+        If ``text`` is not an IP address.
+
+    Examples
+    --------
+    >>> canonical_ip("2001:DB8:0:0::1")
+    '2001:db8::1'
+    >>> canonical_ip(" 10.0.0.4 ")
+    '10.0.0.4'
+    """
+    return str(ipaddress.ip_address(text.strip()))
+
+
+def _canonical_ip_map(values: Iterable[str | None]) -> dict[str, str]:
+    """Map each non-canonical spelling among ``values`` to its canonical text."""
+    mapping: dict[str, str] = {}
+    for value in values:
+        if value is None:
+            continue
+        try:
+            canonical = canonical_ip(value)
+        except ValueError:
+            continue
+        if canonical != value:
+            mapping[value] = canonical
+    return mapping
+
+
+# IPv4 text that is already canonical: no leading zeros, no spaces. Anything else
+# (IPv6, padded, upper-case hex) goes through ``ipaddress`` once per distinct value.
+_CANONICAL_V4 = r"^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$"
+
+
+def canonicalize(frame: pl.DataFrame) -> pl.DataFrame:
+    """Bring the IP and resource-id text of a FLOW_SCHEMA frame to canonical form.
+
+    Only distinct values that are not already canonical are parsed in Python, so the
+    cost follows the number of distinct odd spellings, not the number of rows.
+    """
+    replacements: list[pl.Expr] = []
+    for column in IP_COLUMNS:
+        series = frame.get_column(column)
+        odd = series.filter(series.is_not_null() & ~series.str.contains(_CANONICAL_V4)).unique()
+        if odd.len():
+            mapping = _canonical_ip_map(odd.to_list())
+            if mapping:
+                replacements.append(pl.col(column).replace(mapping))
+    rid = frame.get_column("resource_id")
+    if (rid.is_not_null() & (rid != rid.str.to_uppercase())).any():
+        replacements.append(pl.col("resource_id").str.to_uppercase())
+    return frame.with_columns(replacements) if replacements else frame
+
+
+def empty_flows() -> pl.DataFrame:
+    """An empty frame with exactly :data:`FLOW_SCHEMA`."""
+    return pl.DataFrame(schema=FLOW_SCHEMA)
+
+
+def conform(frame: pl.DataFrame, *, defaults: Mapping[str, object] | None = None) -> pl.DataFrame:
+    """Select and cast ``frame`` to FLOW_SCHEMA, adding missing columns as nulls."""
+    defaults = defaults or {}
+    exprs = []
+    for name, dtype in FLOW_SCHEMA.items():
+        if name in frame.columns:
+            exprs.append(pl.col(name).cast(dtype, strict=False))
+        else:
+            exprs.append(pl.lit(defaults.get(name), dtype=dtype).alias(name))
+    return frame.select(exprs)
