@@ -1,0 +1,392 @@
+"""Usage analytics: who talks most, to whom, when, through which NAT IP, and how it grows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import polars as pl
+
+from natlens._schema import FLOW_SCHEMA
+
+__all__ = [
+    "as_lazy",
+    "growth",
+    "nat_ip_usage",
+    "top_destinations",
+    "top_talkers",
+    "traffic_over_time",
+]
+
+RANK_METRICS = (
+    "bytes",
+    "bytes_sent",
+    "bytes_received",
+    "packets",
+    "packets_sent",
+    "packets_received",
+    "packets_dropped",
+    "records",
+)
+GROUP_ALIASES = {
+    "source": "source_ip",
+    "source_ip": "source_ip",
+    "destination": "destination_ip",
+    "destination_ip": "destination_ip",
+    "nat_ip": "nat_gateway_ip",
+    "nat_gateway_ip": "nat_gateway_ip",
+    "gateway": "resource_id",
+    "resource_id": "resource_id",
+}
+OTHER = "other"
+
+
+def as_lazy(
+    flows: pl.DataFrame | pl.LazyFrame, *, columns: Sequence[str] | None = None
+) -> pl.LazyFrame:
+    """``flows`` as a LazyFrame, checked to hold ``columns`` (default: all of FLOW_SCHEMA).
+
+    Raises
+    ------
+    TypeError
+        If ``flows`` is not a polars frame.
+    ValueError
+        Naming the missing columns.
+    """
+    if isinstance(flows, pl.DataFrame):
+        lazy = flows.lazy()
+    elif isinstance(flows, pl.LazyFrame):
+        lazy = flows
+    else:
+        raise TypeError(
+            "flows: expected a polars DataFrame or LazyFrame in FLOW_SCHEMA, "
+            f"got {type(flows).__name__}"
+        )
+    needed = FLOW_SCHEMA.names() if columns is None else list(columns)
+    present = set(lazy.collect_schema().names())
+    missing = [c for c in needed if c not in present]
+    if missing:
+        raise ValueError(f"flows: missing column(s) {missing}; expected natlens.FLOW_SCHEMA")
+    return lazy
+
+
+def _zero(name: str) -> pl.Expr:
+    return pl.col(name).fill_null(0)
+
+
+def totals() -> list[pl.Expr]:
+    """Aggregations of the counters (nulls count as zero) and the record count."""
+    return [
+        _zero("bytes_sent").sum().alias("bytes_sent"),
+        _zero("bytes_received").sum().alias("bytes_received"),
+        (_zero("bytes_sent") + _zero("bytes_received")).sum().alias("bytes"),
+        _zero("packets_sent").sum().alias("packets_sent"),
+        _zero("packets_received").sum().alias("packets_received"),
+        (_zero("packets_sent_dropped") + _zero("packets_received_dropped"))
+        .sum()
+        .alias("packets_dropped"),
+        pl.len().cast(pl.Int64).alias("records"),
+    ]
+
+
+TOTAL_COLUMNS = (
+    "bytes_sent",
+    "bytes_received",
+    "bytes",
+    "packets_sent",
+    "packets_received",
+    "packets_dropped",
+    "records",
+)
+
+
+def _check_metric(by: str, argument: str = "by") -> str:
+    if by not in RANK_METRICS:
+        raise ValueError(f"{argument}: {by!r} is not one of {list(RANK_METRICS)}")
+    return by
+
+
+def _group_column(by: str, argument: str = "by") -> str:
+    column = GROUP_ALIASES.get(by)
+    if column is None:
+        raise ValueError(f"{argument}: {by!r} is not one of {sorted(GROUP_ALIASES)}")
+    return column
+
+
+def _check_n(n: int | None) -> None:
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(f"n: expected a positive integer or None, got {n!r}")
+
+
+def _top(
+    flows: pl.DataFrame | pl.LazyFrame, key: str, other: str, n: int | None, by: str
+) -> pl.DataFrame:
+    _check_n(n)
+    _check_metric(by)
+    lazy = as_lazy(flows)
+    ranked = (
+        lazy.group_by(key)
+        .agg(*totals(), pl.col(other).n_unique().cast(pl.Int64).alias(f"{other.split('_', 1)[0]}s"))
+        .with_columns(
+            share=pl.when(pl.col(by).sum() > 0).then(pl.col(by) / pl.col(by).sum()).otherwise(0.0)
+        )
+        .sort([by, key], descending=[True, False], nulls_last=True)
+    )
+    return (ranked.head(n) if n is not None else ranked).collect()
+
+
+def top_talkers(
+    flows: pl.DataFrame | pl.LazyFrame, *, n: int | None = 10, by: str = "bytes_sent"
+) -> pl.DataFrame:
+    """The sources (private IPs) moving the most traffic.
+
+    Parameters
+    ----------
+    flows
+        Flow records in FLOW_SCHEMA.
+    n
+        How many to return (``None``: all).
+    by
+        Ranking metric: ``bytes``, ``bytes_sent``, ``bytes_received``, ``packets``,
+        ``packets_sent``, ``packets_received``, ``packets_dropped`` or ``records``.
+
+    Returns
+    -------
+    pl.DataFrame
+        One row per ``source_ip``: byte and packet totals each way, ``records``,
+        distinct ``destinations`` and ``share`` of the ``by`` total over all sources;
+        largest first.
+
+    Examples
+    --------
+    >>> import natlens
+    >>> flows = natlens.read_flowlogs(natlens.sample_data().flows)  # doctest: +SKIP
+    >>> top_talkers(flows, n=3).columns[:3]  # doctest: +SKIP
+    ['source_ip', 'bytes_sent', 'bytes_received']
+    """
+    return _top(flows, "source_ip", "destination_ip", n, by)
+
+
+def top_destinations(
+    flows: pl.DataFrame | pl.LazyFrame, *, n: int | None = 10, by: str = "bytes_sent"
+) -> pl.DataFrame:
+    """The internet destinations receiving the most traffic; see :func:`top_talkers`.
+
+    Returns
+    -------
+    pl.DataFrame
+        One row per ``destination_ip`` with the totals, distinct ``sources`` and ``share``.
+    """
+    return _top(flows, "destination_ip", "source_ip", n, by)
+
+
+def _full_range(frame: pl.DataFrame, every: str, column: str = "time") -> pl.Series:
+    if frame.is_empty():
+        return pl.Series(column, [], dtype=FLOW_SCHEMA["time"])
+    return pl.datetime_range(  # type: ignore[return-value]
+        frame.get_column(column).min(),  # type: ignore[arg-type]
+        frame.get_column(column).max(),  # type: ignore[arg-type]
+        every,
+        eager=True,
+        time_zone="UTC",
+    ).alias(column)
+
+
+def _fill_gaps(
+    frame: pl.DataFrame, every: str, keys: Sequence[str], values: Sequence[str]
+) -> pl.DataFrame:
+    """Add zero rows for every missing (time bucket, key) in the frame's time range."""
+    grid = _full_range(frame, every).to_frame()
+    if keys:
+        grid = grid.join(frame.select(keys).unique(), how="cross")
+    return (
+        grid.join(frame, on=["time", *keys], how="left")
+        .with_columns(pl.col(v).fill_null(0) for v in values)
+        .select(frame.columns)
+    )
+
+
+def traffic_over_time(
+    flows: pl.DataFrame | pl.LazyFrame,
+    *,
+    every: str = "1h",
+    by: str | None = None,
+    n: int = 5,
+) -> pl.DataFrame:
+    """Totals per time bucket, optionally split by source, destination, NAT IP or gateway.
+
+    Parameters
+    ----------
+    flows
+        Flow records in FLOW_SCHEMA.
+    every
+        Bucket width, a polars duration (``"1m"``, ``"15m"``, ``"1h"``, ``"1d"``).
+    by
+        ``None``, ``"source"``, ``"destination"``, ``"nat_ip"`` or ``"gateway"`` (or the
+        column names). The ``n`` largest by total bytes keep their name; the rest add
+        up as ``"other"``.
+    n
+        Groups kept by name when ``by`` is set.
+
+    Returns
+    -------
+    pl.DataFrame
+        ``time`` (bucket start, every bucket of the range, zeros where idle), the group
+        column if any, and the totals; sorted by time then group.
+
+    Examples
+    --------
+    >>> from datetime import datetime, UTC
+    >>> import natlens
+    >>> row = ["10.0.0.4", "140.82.121.4", "20.1.1.1", 1, 1, 0, 0, 100, 50, "GW"]
+    >>> flows = pl.DataFrame(
+    ...     [
+    ...         [datetime(2025, 1, 1, 0, 5, tzinfo=UTC), *row],
+    ...         [datetime(2025, 1, 1, 2, 0, tzinfo=UTC), *row],
+    ...     ],
+    ...     schema=natlens.FLOW_SCHEMA,
+    ...     orient="row",
+    ... )
+    >>> traffic_over_time(flows, every="1h").get_column("bytes").to_list()
+    [150, 0, 150]
+    """
+    _check_n(n)
+    lazy = as_lazy(flows)
+    bucket = pl.col("time").dt.truncate(every).alias("time")
+    if by is None:
+        frame = lazy.group_by(bucket).agg(*totals()).collect()
+        return _fill_gaps(frame, every, (), TOTAL_COLUMNS).sort("time")
+    column = _group_column(by)
+    keep = (
+        lazy.group_by(column)
+        .agg(weight=(_zero("bytes_sent") + _zero("bytes_received")).sum(), records=pl.len())
+        .sort(["weight", "records", column], descending=[True, True, False], nulls_last=True)
+        .head(n)
+        .select(column)
+    )
+    label = pl.when(pl.col(column).is_in(keep.collect().get_column(column).implode())).then(
+        pl.col(column)
+    )
+    frame = (
+        lazy.with_columns(label.otherwise(pl.lit(OTHER)).alias(column))
+        .group_by(bucket, column)
+        .agg(*totals())
+        .collect()
+    )
+    return _fill_gaps(frame, every, (column,), TOTAL_COLUMNS).sort(
+        ["time", pl.col(column) == OTHER, column]
+    )
+
+
+def nat_ip_usage(flows: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """How evenly a gateway spreads its traffic over its public (NAT) IPs.
+
+    Returns
+    -------
+    pl.DataFrame
+        One row per ``resource_id, nat_gateway_ip``: the totals, distinct ``flows``
+        (source/destination pairs), ``sources``, ``destinations``, the busiest minute
+        (``peak_records_per_minute``), ``share`` of the gateway's records and
+        ``imbalance`` (records over the gateway's mean per NAT IP: 1.0 is even, 2.0
+        twice the fair share). Sorted by gateway, then records descending.
+
+    Examples
+    --------
+    >>> import natlens
+    >>> nat_ip_usage(natlens.FLOW_SCHEMA.to_frame(eager=True)).height
+    0
+    """
+    lazy = as_lazy(flows)
+    keys = ["resource_id", "nat_gateway_ip"]
+    peak = (
+        lazy.group_by(*keys, pl.col("time").dt.truncate("1m"))
+        .agg(n=pl.len())
+        .group_by(keys)
+        .agg(peak_records_per_minute=pl.col("n").max().cast(pl.Int64))
+    )
+    usage = lazy.group_by(keys).agg(
+        *totals(),
+        pl.struct("source_ip", "destination_ip").n_unique().cast(pl.Int64).alias("flows"),
+        pl.col("source_ip").n_unique().cast(pl.Int64).alias("sources"),
+        pl.col("destination_ip").n_unique().cast(pl.Int64).alias("destinations"),
+    )
+    per_gateway = pl.col("records").sum().over("resource_id")
+    return (
+        usage.join(peak, on=keys, how="left", nulls_equal=True)
+        .with_columns(
+            share=pl.col("records") / per_gateway,
+            imbalance=pl.col("records") / pl.col("records").mean().over("resource_id"),
+        )
+        .sort(["resource_id", "records", "nat_gateway_ip"], descending=[False, True, False])
+        .collect()
+    )
+
+
+def growth(
+    flows: pl.DataFrame | pl.LazyFrame,
+    *,
+    period: Literal["1d", "1w"] | str = "1d",
+    by: str | None = None,
+    metric: str = "bytes",
+) -> pl.DataFrame:
+    """Period-over-period growth (day over day with ``"1d"``, week over week with ``"1w"``).
+
+    Parameters
+    ----------
+    flows
+        Flow records in FLOW_SCHEMA.
+    period
+        A polars duration; every period of the range is present (zero when idle).
+    by
+        ``None`` for the total, or ``"source"``/``"destination"`` (any group of
+        :func:`traffic_over_time`) for one series per entity.
+    metric
+        What grows: ``bytes``, ``bytes_sent``, ``records``, ... (see :func:`top_talkers`).
+
+    Returns
+    -------
+    pl.DataFrame
+        ``period`` (start), the group column if any, ``value``, ``previous``,
+        ``change``, ``change_pct`` (null when the previous period was zero), and per
+        series ``trend`` (least-squares slope, units per period) and ``trend_pct``
+        (slope over the series mean). Sorted by group then period.
+
+    Examples
+    --------
+    >>> import natlens
+    >>> growth(natlens.FLOW_SCHEMA.to_frame(eager=True)).columns[:3]
+    ['period', 'value', 'previous']
+    """
+    _check_metric(metric, "metric")
+    lazy = as_lazy(flows)
+    keys = [] if by is None else [_group_column(by)]
+    bucket = pl.col("time").dt.truncate(period).alias("time")
+    aggregated = lazy.group_by(bucket, *keys).agg(*totals()).collect()
+    filled = _fill_gaps(aggregated, period, keys, TOTAL_COLUMNS).rename({"time": "period"})
+    over = keys or None
+    index = pl.col("period").rank("dense").cast(pl.Float64)
+    value = pl.col("value").cast(pl.Float64)
+
+    def windowed(expr: pl.Expr) -> pl.Expr:
+        return expr.over(over) if over else expr
+
+    slope = windowed(
+        ((index - windowed(index.mean())) * (value - windowed(value.mean()))).sum()
+    ) / (windowed(((index - windowed(index.mean())) ** 2).sum()))
+    return (
+        filled.select("period", *keys, value=pl.col(metric))
+        .sort([*keys, "period"])
+        .with_columns(previous=windowed(pl.col("value").shift(1)))
+        .with_columns(change=pl.col("value") - pl.col("previous"))
+        .with_columns(
+            change_pct=pl.when(pl.col("previous") > 0).then(
+                100.0 * pl.col("change") / pl.col("previous")
+            ),
+            trend=pl.when(windowed(pl.len()) > 1).then(slope).otherwise(0.0),
+        )
+        .with_columns(
+            trend_pct=pl.when(windowed(value.mean()) > 0).then(
+                100.0 * pl.col("trend") / windowed(value.mean())
+            )
+        )
+    )
