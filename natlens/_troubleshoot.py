@@ -1,0 +1,600 @@
+"""Troubleshooting: find the flows of a connection, their drops, and walk the documented path.
+
+The path (``docs/domain.md``): gateway health from DatapathAvailability, flow logs
+present, flows between source and destination (none: the connection was never
+established, look at SNAT failures, NSGs, routes, DNS), then dropped packets (a single
+connection being rate limited).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Literal
+
+import polars as pl
+
+from natlens._ip import Resolver, longest_prefix_match, resolve_targets
+from natlens._schema import METRICS_SCHEMA
+from natlens._usage import as_lazy
+
+__all__ = [
+    "Diagnosis",
+    "Step",
+    "diagnose",
+    "dropped_packets",
+    "find_flows",
+    "time_bound",
+]
+
+Targets = str | Iterable[str]
+TimeLike = datetime | date | str
+Status = Literal["ok", "problem", "unknown"]
+
+AVAILABILITY_THRESHOLD = 90.0
+"""DatapathAvailability (percent) under which, over 15 minutes, the gateway is unhealthy."""
+
+
+def time_bound(value: TimeLike | None, *, argument: str) -> datetime | None:
+    """A UTC datetime from a datetime, a date or ISO text; naive values are taken as UTC.
+
+    Raises
+    ------
+    ValueError
+        Naming ``argument`` when ``value`` is no time.
+
+    Examples
+    --------
+    >>> time_bound("2025-11-04T10:00", argument="start")
+    datetime.datetime(2025, 11, 4, 10, 0, tzinfo=datetime.timezone.utc)
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"{argument}: {value!r} is not an ISO date or time") from None
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    raise ValueError(f"{argument}: expected a datetime, date or ISO text, got {value!r}")
+
+
+def _in_window(lazy: pl.LazyFrame, start: TimeLike | None, end: TimeLike | None) -> pl.LazyFrame:
+    low, high = time_bound(start, argument="start"), time_bound(end, argument="end")
+    if low is not None and high is not None and high <= low:
+        raise ValueError(f"end: {high.isoformat()} is not after start {low.isoformat()}")
+    if low is not None:
+        lazy = lazy.filter(pl.col("time") >= low)
+    if high is not None:
+        lazy = lazy.filter(pl.col("time") < high)
+    return lazy
+
+
+def _match(
+    lazy: pl.LazyFrame,
+    column: str,
+    targets: Targets | None,
+    *,
+    argument: str,
+    resolver: Resolver | None,
+) -> pl.LazyFrame:
+    """Keep the rows whose ``column`` lies in any of ``targets`` (IPs, CIDRs, hostnames)."""
+    if targets is None:
+        return lazy
+    prefixes = resolve_targets(targets, argument=argument, resolver=resolver)
+    matched = longest_prefix_match(lazy, prefixes, column=column).select(column)
+    return lazy.join(matched, on=column, how="semi")
+
+
+def _select(
+    flows: pl.DataFrame | pl.LazyFrame,
+    *,
+    source: Targets | None,
+    destination: Targets | None,
+    nat_ip: Targets | None = None,
+    start: TimeLike | None,
+    end: TimeLike | None,
+    resolver: Resolver | None,
+) -> pl.LazyFrame:
+    lazy = _in_window(as_lazy(flows), start, end)
+    lazy = _match(lazy, "source_ip", source, argument="source", resolver=resolver)
+    lazy = _match(lazy, "destination_ip", destination, argument="destination", resolver=resolver)
+    return _match(lazy, "nat_gateway_ip", nat_ip, argument="nat_ip", resolver=None)
+
+
+def find_flows(
+    flows: pl.DataFrame | pl.LazyFrame,
+    *,
+    source: Targets | None = None,
+    destination: Targets | None = None,
+    nat_ip: Targets | None = None,
+    start: TimeLike | None = None,
+    end: TimeLike | None = None,
+    resolver: Resolver | None = None,
+) -> pl.DataFrame:
+    """The flow records between a source and a destination.
+
+    Parameters
+    ----------
+    flows
+        Flow records in FLOW_SCHEMA.
+    source, destination
+        An IP, a CIDR (IPv4 or IPv6), a hostname, or a list mixing them; ``None`` for any.
+    nat_ip
+        NAT public IP(s) or CIDR(s); ``None`` for any.
+    start, end
+        Time window ``[start, end)`` (datetime, date or ISO text; naive is UTC).
+    resolver
+        How hostnames become IPs: a mapping ``host -> [ips]`` (e.g.
+        ``natlens.read_hostnames(path)``) or a function. Nothing is looked up otherwise.
+
+    Returns
+    -------
+    pl.DataFrame
+        The matching records in FLOW_SCHEMA, sorted by time, source, destination.
+
+    Raises
+    ------
+    ValueError
+        For an invalid IP or CIDR, or a hostname the resolver does not know.
+
+    Examples
+    --------
+    >>> import natlens
+    >>> flows = natlens.FLOW_SCHEMA.to_frame(eager=True)
+    >>> find_flows(
+    ...     flows,
+    ...     source="10.0.0.0/24",
+    ...     destination="github.com",
+    ...     resolver={"github.com": ["140.82.121.4"]},
+    ... ).height
+    0
+    """
+    lazy = _select(
+        flows,
+        source=source,
+        destination=destination,
+        nat_ip=nat_ip,
+        start=start,
+        end=end,
+        resolver=resolver,
+    )
+    return lazy.sort("time", "source_ip", "destination_ip", "nat_gateway_ip").collect()
+
+
+def _zero(name: str) -> pl.Expr:
+    return pl.col(name).fill_null(0)
+
+
+def dropped_packets(
+    flows: pl.DataFrame | pl.LazyFrame,
+    *,
+    source: Targets | None = None,
+    destination: Targets | None = None,
+    start: TimeLike | None = None,
+    end: TimeLike | None = None,
+    resolver: Resolver | None = None,
+) -> pl.DataFrame:
+    """Per source/destination pair with drops: dropped packets each way, drop rate, when.
+
+    The flow log's ``*Dropped`` counters count packets the gateway dropped on an
+    established connection (rate limiting of a single heavy connection).
+
+    Returns
+    -------
+    pl.DataFrame
+        ``source_ip, destination_ip, packets_sent, packets_received,
+        packets_sent_dropped, packets_received_dropped, packets_dropped, drop_rate``
+        (dropped over all packets of the pair), ``first_drop``, ``last_drop``,
+        ``drop_minutes`` (how many minutes had drops) and ``minutes`` (their list).
+        Only pairs with drops; most dropped first.
+
+    Examples
+    --------
+    >>> import natlens
+    >>> dropped_packets(natlens.FLOW_SCHEMA.to_frame(eager=True)).columns[-2:]
+    ['drop_minutes', 'minutes']
+    """
+    lazy = _select(
+        flows, source=source, destination=destination, start=start, end=end, resolver=resolver
+    )
+    dropped = _zero("packets_sent_dropped") + _zero("packets_received_dropped")
+    minute = pl.col("time").dt.truncate("1m")
+    drop_minutes = minute.filter(dropped > 0).unique().sort()
+    return (
+        lazy.group_by("source_ip", "destination_ip")
+        .agg(
+            _zero("packets_sent").sum().alias("packets_sent"),
+            _zero("packets_received").sum().alias("packets_received"),
+            _zero("packets_sent_dropped").sum().alias("packets_sent_dropped"),
+            _zero("packets_received_dropped").sum().alias("packets_received_dropped"),
+            dropped.sum().alias("packets_dropped"),
+            pl.col("time").filter(dropped > 0).min().alias("first_drop"),
+            pl.col("time").filter(dropped > 0).max().alias("last_drop"),
+            drop_minutes.len().cast(pl.Int64).alias("drop_minutes"),
+            drop_minutes.alias("minutes"),
+        )
+        .filter(pl.col("packets_dropped") > 0)
+        .with_columns(
+            drop_rate=pl.col("packets_dropped")
+            / (pl.col("packets_sent") + pl.col("packets_received") + pl.col("packets_dropped"))
+        )
+        .select(
+            "source_ip",
+            "destination_ip",
+            "packets_sent",
+            "packets_received",
+            "packets_sent_dropped",
+            "packets_received_dropped",
+            "packets_dropped",
+            "drop_rate",
+            "first_drop",
+            "last_drop",
+            "drop_minutes",
+            "minutes",
+        )
+        .sort(["packets_dropped", "source_ip", "destination_ip"], descending=[True, False, False])
+        .collect()
+    )
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of the troubleshooting path: its verdict and the evidence behind it."""
+
+    name: str
+    status: Status
+    finding: str
+    evidence: pl.DataFrame = field(default_factory=pl.DataFrame, compare=False)
+
+
+VERDICTS = (
+    "gateway_unhealthy",
+    "no_flow_logs",
+    "never_established",
+    "snat_exhaustion",
+    "rate_limited",
+    "healthy",
+)
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """The outcome of :func:`diagnose`: a verdict, a one-line summary and every step.
+
+    ``verdict`` is one of ``gateway_unhealthy``, ``no_flow_logs``, ``never_established``,
+    ``snat_exhaustion``, ``rate_limited`` or ``healthy``: the first problem met along
+    the path.
+    """
+
+    verdict: str
+    summary: str
+    steps: tuple[Step, ...]
+
+    def to_frame(self) -> pl.DataFrame:
+        """The steps as a table: ``step, status, finding``."""
+        return pl.DataFrame(
+            {
+                "step": [s.name for s in self.steps],
+                "status": [s.status for s in self.steps],
+                "finding": [s.finding for s in self.steps],
+            },
+            schema={"step": pl.String, "status": pl.String, "finding": pl.String},
+        )
+
+    def step(self, name: str) -> Step:
+        """The step called ``name`` (``health``, ``flow_logs``, ``connection``, ``drops``)."""
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(f"no step {name!r}; steps are {[s.name for s in self.steps]}")
+
+    def __str__(self) -> str:
+        lines = [f"{self.verdict}: {self.summary}"]
+        lines += [f"  [{s.status}] {s.name}: {s.finding}" for s in self.steps]
+        return "\n".join(lines)
+
+
+def _metrics_frame(metrics: pl.DataFrame | pl.LazyFrame | None) -> pl.DataFrame | None:
+    if metrics is None:
+        return None
+    lazy = metrics.lazy() if isinstance(metrics, pl.DataFrame) else metrics
+    if not isinstance(lazy, pl.LazyFrame):
+        raise TypeError(f"metrics: expected a polars frame, got {type(metrics).__name__}")
+    missing = [c for c in METRICS_SCHEMA.names() if c not in lazy.collect_schema().names()]
+    if missing:
+        raise ValueError(f"metrics: missing column(s) {missing}; expected natlens.METRICS_SCHEMA")
+    return (
+        lazy.select(METRICS_SCHEMA.names())
+        .with_columns(pl.col("resource_id").str.to_uppercase())
+        .collect()
+    )
+
+
+def _gateways_filter(frame: pl.DataFrame, gateways: list[str]) -> pl.DataFrame:
+    if not gateways:
+        return frame
+    return frame.filter(pl.col("resource_id").is_in(gateways) | pl.col("resource_id").is_null())
+
+
+def _fmt(moment: object) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if isinstance(moment, datetime) else "?"
+
+
+def _health_step(metrics: pl.DataFrame | None, gateways: list[str]) -> Step:
+    if metrics is None:
+        return Step("health", "unknown", "no metrics given: gateway health not checked")
+    availability = _gateways_filter(
+        metrics.filter(pl.col("metric") == "DatapathAvailability"), gateways
+    )
+    if availability.is_empty():
+        return Step("health", "unknown", "no DatapathAvailability metric for the gateway")
+    windows = (
+        availability.sort("time")
+        .group_by_dynamic("time", every="15m", group_by="resource_id")
+        .agg(availability=pl.col("value").mean())
+        .sort("resource_id", "time")
+    )
+    low = windows.filter(pl.col("availability") < AVAILABILITY_THRESHOLD)
+    worst = float(windows.get_column("availability").min())  # type: ignore[arg-type]
+    if low.height:
+        finding = (
+            f"DatapathAvailability below {AVAILABILITY_THRESHOLD:g}% in {low.height} 15-minute "
+            f"window(s) from {_fmt(low.item(0, 'time'))} (lowest {worst:.1f}%): the gateway "
+            "itself is degraded; check Azure Resource Health"
+        )
+        return Step("health", "problem", finding, low)
+    finding = (
+        f"DatapathAvailability stayed at or above {AVAILABILITY_THRESHOLD:g}% (lowest {worst:.1f}%)"
+    )
+    return Step("health", "ok", finding, windows)
+
+
+def _episodes(minutes: pl.DataFrame, gap: str = "5m") -> pl.DataFrame:
+    """Merge minute rows ``time, value`` into episodes ``start, end, total`` split by ``gap``."""
+    return (
+        minutes.sort("time")
+        .with_columns(
+            episode=(pl.col("time").diff() > pl.duration(minutes=int(gap.rstrip("m"))))
+            .fill_null(True)
+            .cum_sum()
+        )
+        .group_by("episode")
+        .agg(
+            start=pl.col("time").min(),
+            end=pl.col("time").max() + timedelta(minutes=1),
+            total=pl.col("value").sum(),
+        )
+        .sort("start")
+        .drop("episode")
+    )
+
+
+def _snat_failures(metrics: pl.DataFrame | None, gateways: list[str]) -> pl.DataFrame:
+    if metrics is None:
+        return pl.DataFrame(
+            schema={
+                "start": METRICS_SCHEMA["time"],
+                "end": METRICS_SCHEMA["time"],
+                "total": pl.Float64,
+            }
+        )
+    failed = _gateways_filter(
+        metrics.filter(
+            (pl.col("metric") == "SNATConnectionCount")
+            & (pl.col("connection_state").str.to_lowercase() == "failed")
+            & (pl.col("value") > 0)
+        ),
+        gateways,
+    )
+    per_minute = failed.group_by(pl.col("time").dt.truncate("1m")).agg(value=pl.col("value").sum())
+    return _episodes(per_minute)
+
+
+def diagnose(
+    flows: pl.DataFrame | pl.LazyFrame,
+    *,
+    source: Targets | None = None,
+    destination: Targets | None = None,
+    metrics: pl.DataFrame | pl.LazyFrame | None = None,
+    start: TimeLike | None = None,
+    end: TimeLike | None = None,
+    resolver: Resolver | None = None,
+) -> Diagnosis:
+    """Walk the NAT gateway troubleshooting path for a source and a destination.
+
+    1. ``health``: DatapathAvailability averaged over 15 minutes stays at or above 90%.
+    2. ``flow_logs``: the log holds records in the window at all.
+    3. ``connection``: flows from source to destination exist. None: the connection is
+       never established (SNAT Failed in the metrics means port exhaustion; otherwise
+       check NSGs, routes, DNS). Flows that vanish while SNATConnectionCount Failed is
+       above zero: SNAT exhaustion episodes.
+    4. ``drops``: ``PacketsSentDropped``/``PacketsReceivedDropped`` above zero: a single
+       connection is rate limited; spread the traffic over more connections or add
+       public IPs.
+
+    Parameters
+    ----------
+    flows
+        Flow records in FLOW_SCHEMA.
+    source, destination
+        IP, CIDR, hostname or a list (see :func:`find_flows`); ``None`` for any.
+    metrics
+        Gateway metrics in ``natlens.METRICS_SCHEMA`` (``natlens.read_metrics``), or
+        ``None`` (health and SNAT failures then stay unknown).
+    start, end
+        The window to look at, ``[start, end)``.
+    resolver
+        Hostname lookup, see :func:`find_flows`.
+
+    Returns
+    -------
+    Diagnosis
+        ``verdict``, ``summary`` and the ``steps`` with their evidence frames.
+
+    Examples
+    --------
+    >>> import natlens
+    >>> result = diagnose(natlens.FLOW_SCHEMA.to_frame(eager=True), source="10.0.0.4")
+    >>> result.verdict
+    'no_flow_logs'
+    >>> result.to_frame().get_column("step").to_list()
+    ['health', 'flow_logs', 'connection', 'drops']
+    """
+    window = _in_window(as_lazy(flows), start, end)
+    low, high = time_bound(start, argument="start"), time_bound(end, argument="end")
+    metric_frame = _metrics_frame(metrics)
+    if metric_frame is not None:
+        if low is not None:
+            metric_frame = metric_frame.filter(pl.col("time") >= low)
+        if high is not None:
+            metric_frame = metric_frame.filter(pl.col("time") < high)
+
+    pair = _select(
+        window,
+        source=source,
+        destination=destination,
+        start=None,
+        end=None,
+        resolver=resolver,
+    ).collect()
+    by_source = _match(window, "source_ip", source, argument="source", resolver=resolver)
+    gateway_frame = pair if pair.height else by_source.select("resource_id").unique().collect()
+    gateways = sorted(
+        g.upper() for g in gateway_frame.get_column("resource_id").unique().drop_nulls().to_list()
+    )
+    overview = window.select(
+        records=pl.len(), first=pl.col("time").min(), last=pl.col("time").max()
+    ).collect()
+
+    steps = [_health_step(metric_frame, gateways)]
+    records = int(overview.item(0, "records"))
+    if records == 0:
+        steps.append(
+            Step(
+                "flow_logs",
+                "problem",
+                "no flow-log records at all in the window: check that a diagnostic setting "
+                "sends category NatGatewayFlowlogsV1 (StandardV2 gateways only; the first "
+                "logs can take up to 90 minutes)",
+            )
+        )
+    else:
+        steps.append(
+            Step(
+                "flow_logs",
+                "ok",
+                f"{records:,} records from {_fmt(overview.item(0, 'first'))} to "
+                f"{_fmt(overview.item(0, 'last'))}",
+                overview,
+            )
+        )
+    snat = _snat_failures(metric_frame, gateways)
+    connection, cause = _connection_step(pair, snat, metric_frame is not None, records > 0)
+    steps.append(connection)
+    drops = dropped_packets(pair) if pair.height else dropped_packets(pair.clear())
+    if drops.height:
+        total = int(drops.get_column("packets_dropped").sum())
+        minutes = int(drops.get_column("drop_minutes").sum())
+        rate = total / max(
+            1,
+            int((drops.get_column("packets_sent") + drops.get_column("packets_received")).sum())
+            + total,
+        )
+        steps.append(
+            Step(
+                "drops",
+                "problem",
+                f"{total:,} packets dropped on established connections in {minutes} minute(s) "
+                f"({rate:.1%} of the pair's packets) from {_fmt(drops.item(0, 'first_drop'))}: a "
+                "single connection is being rate limited; spread the traffic over more "
+                "connections or add public IPs to the gateway",
+                drops,
+            )
+        )
+    elif pair.height:
+        steps.append(Step("drops", "ok", "no dropped packets on these flows"))
+    else:
+        steps.append(Step("drops", "unknown", "no flows, so no drop counters to read"))
+    return _conclude(steps, cause)
+
+
+def _connection_step(
+    pair: pl.DataFrame, snat: pl.DataFrame, have_metrics: bool, have_logs: bool
+) -> tuple[Step, str]:
+    """The connection step and, when it is a problem, its verdict."""
+    failed = float(snat.get_column("total").sum()) if snat.height else 0.0
+    if pair.is_empty():
+        if not have_logs:
+            return Step("connection", "unknown", "no flow logs to look for the connection in"), ""
+        causes = (
+            f"SNATConnectionCount Failed = {failed:,.0f} (from {_fmt(snat.item(0, 'start'))}): "
+            "SNAT port exhaustion; add public IPs or reuse connections"
+            if failed
+            else (
+                "no SNAT failures in the metrics; check NSG rules, the route table (a "
+                "0.0.0.0/0 route to an appliance bypasses the gateway) and DNS"
+                if have_metrics
+                else "check SNATConnectionCount (Failed), NSG rules, routes and DNS"
+            )
+        )
+        finding = (
+            f"no flows from source to destination: the connection is never established; {causes}"
+        )
+        verdict = "snat_exhaustion" if failed else "never_established"
+        return Step("connection", "problem", finding, snat), verdict
+    first, last = pair.get_column("time").min(), pair.get_column("time").max()
+    if failed:
+        # Do the pair's flows vanish while connection attempts fail?
+        active = pair.select(pl.col("time").dt.truncate("1m").unique())
+        covered = active.join_where(
+            snat, pl.col("time") >= pl.col("start"), pl.col("time") < pl.col("end")
+        ).height
+        inside = snat.filter((pl.col("end") > first) & (pl.col("start") <= last))
+        episode_minutes = int(
+            inside.select(((pl.col("end") - pl.col("start")).dt.total_minutes()).sum()).item() or 0
+        )
+        if inside.height:
+            finding = (
+                f"SNATConnectionCount Failed = {failed:,.0f} in {snat.height} episode(s), "
+                f"first {_fmt(snat.item(0, 'start'))}-{_fmt(snat.item(0, 'end'))}; the pair had "
+                f"flows in {covered} of those {episode_minutes} minutes: new connections fail "
+                "on SNAT port exhaustion; add public IPs to the gateway, reuse connections "
+                "or shorten the idle timeout"
+            )
+            return Step("connection", "problem", finding, snat), "snat_exhaustion"
+    return Step(
+        "connection",
+        "ok",
+        f"{pair.height:,} records from source to destination between {_fmt(first)} and "
+        f"{_fmt(last)}: the connection is established",
+        pair,
+    ), ""
+
+
+_ORDER = {"health": 0, "flow_logs": 1, "connection": 2, "drops": 3}
+
+
+def _conclude(steps: list[Step], cause: str) -> Diagnosis:
+    problems = [s for s in steps if s.status == "problem"]
+    if not problems:
+        summary = (
+            "no problem found along the path: gateway, flow logs, connection and drops look healthy"
+        )
+        return Diagnosis("healthy", summary, tuple(steps))
+    first = min(problems, key=lambda s: _ORDER[s.name])
+    if first.name == "health":
+        verdict = "gateway_unhealthy"
+    elif first.name == "flow_logs":
+        verdict = "no_flow_logs"
+    elif first.name == "connection":
+        verdict = cause
+    else:
+        verdict = "rate_limited"
+    others = [s.name for s in problems if s is not first]
+    summary = first.finding + (f" (also a problem: {', '.join(others)})" if others else "")
+    return Diagnosis(verdict, summary, tuple(steps))
