@@ -1,0 +1,30 @@
+"""Live Azure sources: Blob Storage with a local cache, Log Analytics, gateway metrics.
+
+Needs the ``azure`` extra (``pip install 'natlens[azure]'``). Credentials come from
+azure-identity (``DefaultAzureCredential`` unless one is passed), a connection string
+or a SAS; natlens never prints, logs or caches them.
+"""
+
+from __future__ import annotations
+
+from natlens.azure._kql import flow_kql, kql_string
+from natlens.azure._loganalytics import (
+    LogAnalyticsError,
+    read_log_analytics,
+    read_log_analytics_resource,
+    scan_log_analytics,
+    scan_log_analytics_resource,
+)
+from natlens.azure._metrics import GATEWAY_METRICS, read_gateway_metrics
+
+__all__ = [
+    "GATEWAY_METRICS",
+    "LogAnalyticsError",
+    "flow_kql",
+    "kql_string",
+    "read_gateway_metrics",
+    "read_log_analytics",
+    "read_log_analytics_resource",
+    "scan_log_analytics",
+    "scan_log_analytics_resource",
+]

@@ -1,0 +1,150 @@
+"""Every KQL text natlens generates passes Microsoft's analyzer; user values stay literals."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from conftest import GATEWAYS, LA_TYPES, LA_TYPES_ALT
+
+from natlens.azure._kql import (
+    build_flow_query,
+    column_map,
+    flow_kql,
+    kql_string,
+    parse_grain,
+    schema_query,
+)
+
+T0 = datetime(2025, 11, 4, 10, 30, tzinfo=UTC)
+T1 = datetime(2025, 11, 5, 10, 30, tzinfo=UTC)
+
+HOSTILE = [
+    'x" | take 1 //',
+    "x') or true //",
+    "a\nb\r\tc",
+    '\\"; .drop table NatGatewayFlowlogsV1',
+    '@"verbatim"',
+    "```multi```",
+    "NG-ÄÖ-😀-ng",
+    "\x00\x1f\x7f",
+    "' or 1==1 or '",
+]
+
+FLOW_TYPES = [
+    ["time", "datetime"],
+    ["source_ip", "string"],
+    ["destination_ip", "string"],
+    ["nat_gateway_ip", "string"],
+    ["packets_sent", "long"],
+    ["packets_received", "long"],
+    ["packets_sent_dropped", "long"],
+    ["packets_received_dropped", "long"],
+    ["bytes_sent", "long"],
+    ["bytes_received", "long"],
+    ["resource_id", "string"],
+]
+
+
+def _variants(types: dict[str, str], table: str) -> list[str]:
+    cols = column_map(table, types)
+    queries = []
+    for rollup in (None, "1m", "15m", "1h", "1d", timedelta(minutes=90)):
+        for filters in (
+            {},
+            {"sources": ["10.0.0.4", "2001:DB8::10"]},
+            {"destinations": "8.8.8.8", "nat_ips": ["203.0.113.10"]},
+            {"gateways": [GATEWAYS[0], "ng-app"]},
+            {
+                "sources": "10.0.0.5",
+                "destinations": ["20.60.1.10"],
+                "nat_ips": "203.0.113.11",
+                "gateways": "NG-WEU-2",
+            },
+        ):
+            queries.append(build_flow_query(cols, T0, T1, rollup=rollup, **filters))
+    return queries
+
+
+@pytest.mark.parametrize(
+    ("types", "table"),
+    [(LA_TYPES, "NatGatewayFlowlogsV1"), (LA_TYPES_ALT, "NatGatewayFlowLogsV1")],
+    ids=["documented-spelling", "other-spelling"],
+)
+def test_every_generated_query_passes_the_analyzer(
+    kql_check: Any, types: dict[str, str], table: str
+) -> None:
+    queries = [*_variants(types, table), schema_query(table)]
+    results = kql_check(queries)
+    for query, result in zip(queries, results, strict=True):
+        assert result["diagnostics"] == [], query
+    # Raw and rolled-up queries alike return the FLOW_SCHEMA columns with KQL types.
+    for result in results[:-1]:
+        assert result["columns"] == FLOW_TYPES
+    assert results[-1]["columns"] == [["ColumnName", "string"], ["ColumnType", "string"]]
+
+
+def test_the_analyzer_catches_a_wrong_spelling(kql_check: Any) -> None:
+    """The check has teeth: the other spelling's query fails on the documented table."""
+    alt = column_map("NatGatewayFlowlogsV1", LA_TYPES_ALT)
+    (result,) = kql_check([build_flow_query(alt, T0, T1, sources="10.0.0.4")])
+    codes = {d["code"] for d in result["diagnostics"]}
+    assert "KS142" in codes  # unknown name
+
+
+def _literals(gateways: list[str]) -> list[str]:
+    """The string literals the gateway filter must hold: ids whole, names as id ends."""
+    ids = [g for g in gateways if "/" in g]
+    return ids + ["/NATGATEWAYS/" + g.upper() for g in gateways if "/" not in g]
+
+
+def test_hostile_gateway_names_stay_single_literals(kql_check: Any) -> None:
+    cols = column_map("NatGatewayFlowlogsV1", LA_TYPES)
+    cases = [[h, "/SUBS/" + h] for h in HOSTILE] + [HOSTILE]
+    queries = [build_flow_query(cols, T0, T1, gateways=g) for g in cases]
+    queries.append(build_flow_query(cols, T0, T1, gateways=HOSTILE, rollup="1h"))
+    results = kql_check(queries)
+    for gateways, result in zip([*cases, HOSTILE], results, strict=True):
+        assert result["diagnostics"] == []
+        # The only other literal is the bracketed output column name ['time'].
+        assert [v for v in result["strings"] if v != "time"] == _literals(gateways)
+        assert result["columns"] == FLOW_TYPES
+
+
+def test_kql_string_round_trips_through_the_analyzer(kql_check: Any) -> None:
+    results = kql_check([f"print s = {kql_string(h)}" for h in HOSTILE])
+    assert [r["strings"] for r in results] == [[h] for h in HOSTILE]
+    assert all(r["diagnostics"] == [] for r in results)
+
+
+@pytest.mark.parametrize("bad", [*HOSTILE, "10.0.0.256", "", "10.0.0.4/24"])
+def test_ip_filters_accept_only_addresses(bad: str) -> None:
+    cols = column_map("NatGatewayFlowlogsV1", LA_TYPES)
+    with pytest.raises(ValueError, match="sources"):
+        build_flow_query(cols, T0, T1, sources=["10.0.0.4", bad])
+    with pytest.raises(ValueError, match="nat_ips"):
+        build_flow_query(cols, T0, T1, nat_ips=bad)
+
+
+def test_bad_arguments_name_themselves() -> None:
+    cols = column_map("NatGatewayFlowlogsV1", LA_TYPES)
+    with pytest.raises(ValueError, match="rollup='fortnight'"):
+        build_flow_query(cols, T0, T1, rollup="fortnight")
+    with pytest.raises(ValueError, match="rollup='30s'"):
+        parse_grain("30s")
+    with pytest.raises(ValueError, match="must be after start"):
+        build_flow_query(cols, T1, T0)
+    with pytest.raises(ValueError, match="start must be timezone-aware"):
+        build_flow_query(cols, datetime(2025, 11, 4), T1)
+    with pytest.raises(ValueError, match="lacks the flow-log columns source_ip"):
+        column_map("NatGatewayFlowlogsV1", [c for c in LA_TYPES if c != "SourceIp"])
+    with pytest.raises(ValueError, match="plain KQL table name"):
+        schema_query("T | take 1")
+
+
+def test_flow_kql_defaults_to_the_documented_spelling() -> None:
+    text = flow_kql(T0, T1, sources="10.0.0.4", rollup="1h")
+    assert text.splitlines()[0] == "NatGatewayFlowlogsV1"
+    assert "sum(BytesSent)" in text
+    assert "bin(TimeGenerated, 1h)" in text
