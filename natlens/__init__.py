@@ -14,6 +14,15 @@ from typing import Any
 from natlens._schema import COUNTER_COLUMNS, FLOW_SCHEMA, METRICS_SCHEMA, canonical_ip
 
 # -- loaders and store (issue 2) --
+from natlens._files import (
+    FlowLogError,
+    FlowLogWarning,
+    LoadReport,
+    Problem,
+    read_flowlogs,
+    scan_flowlogs,
+)
+from natlens._store import scan_parquet, write_parquet
 
 # -- analyses (issue 3) --
 
@@ -28,7 +37,15 @@ __all__ = [
     "COUNTER_COLUMNS",
     "FLOW_SCHEMA",
     "METRICS_SCHEMA",
+    "FlowLogError",
+    "FlowLogWarning",
+    "LoadReport",
+    "Problem",
     "canonical_ip",
+    "read_flowlogs",
+    "scan_flowlogs",
+    "scan_parquet",
+    "write_parquet",
 ]
 
 

@@ -1,0 +1,244 @@
+"""Loader benchmark: natlens against the usual ways of reading PT1H.json, in one run.
+
+Generates a storage-account tree of the chosen size (or reuses one), then measures, each
+in a fresh process so that peak memory is its own:
+
+* ``polars``   -- ``pl.scan_ndjson`` with a typed read schema, time parsed from text;
+* ``duckdb``   -- DuckDB ``read_json`` with explicit columns, into a polars frame;
+* ``pandas``   -- ``read_json(lines=True)`` + ``json_normalize`` (on a slice: it is slow);
+* ``natlens``  -- ``natlens.scan_flowlogs`` into a canonical FLOW_SCHEMA frame;
+* ``stream``   -- ``natlens.scan_flowlogs`` -> bytes by source on the streaming engine;
+* ``store``    -- the same aggregation on the natlens Parquet store.
+
+Every task ends with the same query, bytes sent by source, and prints GB/s of JSON and
+peak resident memory; the summary prints natlens's ratios against the references.
+
+Usage::
+
+    uv run python benchmarks/bench_load.py --records 10000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+PROPS = (
+    "STRUCT(SourceIp VARCHAR, DestinationIp VARCHAR, NatGatewayIp VARCHAR, PacketsSent BIGINT, "
+    "PacketsReceived BIGINT, PacketsSentDropped BIGINT, PacketsReceivedDropped BIGINT, "
+    "BytesSent BIGINT, BytesReceived BIGINT)"
+)
+
+
+def _files(tree: Path) -> list[str]:
+    return sorted(str(p) for p in tree.rglob("PT1H.json"))
+
+
+def task_polars(tree: Path) -> int:
+    import polars as pl
+
+    counters = ["PacketsSent", "PacketsReceived", "PacketsSentDropped", "PacketsReceivedDropped"]
+    props = pl.Struct(
+        {"SourceIp": pl.String, "DestinationIp": pl.String, "NatGatewayIp": pl.String}
+        | dict.fromkeys(counters, pl.Int64)
+        | {"BytesSent": pl.Int64, "BytesReceived": pl.Int64}
+    )
+    schema = pl.Schema({"time": pl.String(), "resourceId": pl.String(), "properties": props})
+    frame = (
+        pl.scan_ndjson(_files(tree), schema=schema)
+        .unnest("properties")
+        .with_columns(pl.col("time").str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", time_zone="UTC"))
+        .collect()
+    )
+    return frame.group_by("SourceIp").agg(pl.col("BytesSent").sum()).height
+
+
+def task_duckdb(tree: Path) -> int:
+    import duckdb
+    import polars as pl
+
+    relation = duckdb.sql(
+        "SELECT time, resourceId, properties.* FROM read_json(?, format='newline_delimited', "
+        f"hive_partitioning=false, columns={{time: 'TIMESTAMPTZ', resourceId: 'VARCHAR', "
+        f"properties: '{PROPS}'}})",
+        params=[_files(tree)],
+    )
+    assert relation is not None
+    frame: pl.DataFrame = relation.pl()
+    return frame.group_by("SourceIp").agg(pl.col("BytesSent").sum()).height
+
+
+def task_pandas(tree: Path, fraction: float) -> int:
+    import pandas as pd
+
+    files = _files(tree)
+    files = files[: max(1, int(len(files) * fraction))]
+    parts = []
+    for file in files:
+        raw = pd.read_json(file, lines=True)
+        records: list[dict[str, object]] = raw.to_dict(orient="records")  # type: ignore[assignment]
+        flat = pd.json_normalize(records)
+        flat["time"] = pd.to_datetime(flat["time"], utc=True)
+        parts.append(flat)
+    frame = pd.concat(parts)
+    return len(frame.groupby("properties.SourceIp")["properties.BytesSent"].sum())
+
+
+def task_natlens(tree: Path) -> int:
+    import polars as pl
+
+    import natlens
+
+    frame = natlens.scan_flowlogs(tree, progress=False).collect()
+    return frame.group_by("source_ip").agg(pl.col("bytes_sent").sum()).height
+
+
+def task_stream(tree: Path) -> int:
+    import polars as pl
+
+    import natlens
+
+    lazy = natlens.scan_flowlogs(tree, progress=False)
+    query = lazy.group_by("source_ip").agg(pl.col("bytes_sent").sum())
+    return query.collect(engine="streaming").height
+
+
+def task_store(store: Path) -> int:
+    import polars as pl
+
+    import natlens
+
+    query = natlens.scan_parquet(store).group_by("source_ip").agg(pl.col("bytes_sent").sum())
+    return query.collect().height
+
+
+def task_convert(tree: Path, store: Path) -> int:
+    import natlens
+
+    natlens.write_parquet(natlens.scan_flowlogs(tree, progress=False), store)
+    return 0
+
+
+def _run_child(name: str, args: list[str]) -> dict[str, float]:
+    """Run one task in a fresh interpreter; return its seconds and peak memory."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", name, *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _child(name: str, args: list[str]) -> None:
+    target = Path(args[0])
+    tasks = {
+        "polars": lambda: task_polars(target),
+        "duckdb": lambda: task_duckdb(target),
+        "pandas": lambda: task_pandas(target, float(args[1])),
+        "natlens": lambda: task_natlens(target),
+        "stream": lambda: task_stream(target),
+        "store": lambda: task_store(target),
+        "convert": lambda: task_convert(target, Path(args[1])),
+    }
+    import polars  # noqa: F401  (import time is not what is measured)
+
+    import natlens  # noqa: F401
+
+    begin = time.perf_counter()
+    tasks[name]()
+    seconds = time.perf_counter() - begin
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "peak_mb": peak_mb}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--records", type=int, default=10_000_000, help="records to generate")
+    parser.add_argument("--data", type=Path, help="folder for the generated tree (kept for reuse)")
+    parser.add_argument(
+        "--pandas-fraction", type=float, default=0.05, help="share of files pandas reads"
+    )
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args, rest = parser.parse_known_args()
+    if args.child:
+        _child(args.child, rest)
+        return
+
+    from synth import write_tree
+
+    data = args.data or HERE / ".data" / f"tree-{args.records}"
+    tree = data / "json"
+    if not tree.exists():
+        print(f"generating {args.records:,} records in {tree} ...", flush=True)
+        write_tree(tree, args.records)
+    size = sum(p.stat().st_size for p in tree.rglob("PT1H.json"))
+    files = len(list(tree.rglob("PT1H.json")))
+    print(f"{args.records:,} records, {files} blobs, {size / 1e9:.2f} GB of JSON\n", flush=True)
+
+    results: dict[str, dict[str, float]] = {}
+    for name in ("polars", "duckdb", "natlens", "stream"):
+        results[name] = _run_child(name, [str(tree)])
+        seconds, peak = results[name]["seconds"], results[name]["peak_mb"]
+        print(f"{name:>8}: {seconds:6.2f} s  {size / seconds / 1e9:5.2f} GB/s  peak {peak:7.0f} MB")
+    results["pandas"] = _run_child("pandas", [str(tree), str(args.pandas_fraction)])
+    pandas_size = size * max(1, int(files * args.pandas_fraction)) / files
+    pandas_rate = pandas_size / results["pandas"]["seconds"]
+    seconds, peak = results["pandas"]["seconds"], results["pandas"]["peak_mb"]
+    print(
+        f"  pandas: {seconds:6.2f} s  {pandas_rate / 1e9:5.2f} GB/s  peak {peak:7.0f} MB"
+        f"  (on {args.pandas_fraction:.0%} of the blobs)"
+    )
+
+    with tempfile.TemporaryDirectory() as store:
+        convert = _run_child("convert", [str(tree), store])
+        stored = sum(p.stat().st_size for p in Path(store).rglob("*.parquet"))
+        query = _run_child("store", [store])
+    print(
+        f" convert: {convert['seconds']:6.2f} s  to a {stored / 1e6:.0f} MB Parquet store"
+        f" ({size / stored:.0f}x smaller)"
+    )
+    print(f"   store: {query['seconds']:6.2f} s  bytes by source over {args.records:,} records")
+
+    def rate(name: str) -> float:
+        return size / results[name]["seconds"]
+
+    fastest = max(("polars", "duckdb"), key=rate)
+    natlens_rate = rate("natlens")
+    print("\nratios (targets from issue 2):")
+    checks = [
+        (
+            f"natlens / fastest reference ({fastest})",
+            natlens_rate / rate(fastest),
+            ">= 0.9",
+            natlens_rate / rate(fastest) >= 0.9,
+        ),
+        ("natlens / pandas", natlens_rate / pandas_rate, ">= 25", natlens_rate / pandas_rate >= 25),
+        (
+            "streaming aggregation peak MB",
+            results["stream"]["peak_mb"],
+            "< 500",
+            results["stream"]["peak_mb"] < 500,
+        ),
+        ("store aggregation seconds", query["seconds"], "< 1", query["seconds"] < 1),
+    ]
+    for label, value, target, ok in checks:
+        print(f"  {label:<42} {value:8.2f}  target {target:<7} {'ok' if ok else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("POLARS_MAX_THREADS", str(os.cpu_count() or 2))
+    main()

@@ -1,0 +1,897 @@
+"""Load NAT gateway flow logs from local files in every format they are found in.
+
+Two paths share one set of rules. The fast path hands a JSON Lines blob to DuckDB's
+parallel JSON reader with an explicit read schema. The careful path parses record by
+record in Python; it serves the formats that are small by nature (portal CSV, az CLI
+JSON, Event Hubs payloads) and any JSON Lines file the fast path refuses, so that a torn
+or corrupt line costs that line only and is reported with its file and line number.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import glob
+import gzip
+import io
+import json
+import os
+import threading
+import warnings
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+
+from natlens._fields import field_map, hour_from_path, resource_id_from_path
+from natlens._schema import COUNTER_COLUMNS, FLOW_SCHEMA, IP_COLUMNS, canonical_ip, canonicalize
+
+__all__ = [
+    "FlowLogError",
+    "FlowLogWarning",
+    "LoadReport",
+    "Problem",
+    "read_flowlogs",
+    "scan_flowlogs",
+]
+
+Source = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+Format = Literal["jsonl", "json", "csv", "parquet"]
+
+_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".parquet")
+_REQUIRED = ("time", *IP_COLUMNS)
+_SNIFF_BYTES = 256 * 1024
+_AUTO_PROGRESS_BYTES = 256 * 1024 * 1024
+
+
+# --------------------------------------------------------------------------- report
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One record natlens could not keep: where it was and why."""
+
+    file: str
+    line: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{where}: {self.reason}"
+
+
+@dataclass
+class LoadReport:
+    """What a load read, kept and skipped.
+
+    Pass one to :func:`scan_flowlogs` or :func:`read_flowlogs` as ``report=`` and
+    inspect it after the data is collected.
+
+    Examples
+    --------
+    >>> import natlens
+    >>> report = natlens.LoadReport()
+    >>> flows = natlens.read_flowlogs(natlens.sample_data().flowlogs, report=report)
+    >>> report.records == flows.height, report.problems
+    (True, [])
+    """
+
+    files: list[str] = field(default_factory=list)
+    records: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing was skipped."""
+        return not self.problems
+
+    def to_frame(self) -> pl.DataFrame:
+        """The problems as a frame with columns ``file``, ``line``, ``reason``."""
+        return pl.DataFrame(
+            {
+                "file": [p.file for p in self.problems],
+                "line": [p.line for p in self.problems],
+                "reason": [p.reason for p in self.problems],
+            },
+            schema={"file": pl.String, "line": pl.Int64, "reason": pl.String},
+        )
+
+    def summary(self, limit: int = 5) -> str:
+        """A short human summary: counts and the first ``limit`` problems."""
+        text = (
+            f"read {self.records:,} records from {len(self.files):,} files, "
+            f"skipped {len(self.problems):,} bad records"
+        )
+        shown = [f"  {p}" for p in self.problems[:limit]]
+        if len(self.problems) > limit:
+            shown.append(f"  ... and {len(self.problems) - limit:,} more (see report.problems)")
+        return "\n".join([text, *shown])
+
+    def _reset(self, base: Iterable[Problem]) -> None:
+        """Start again from files checked before reading: ``reason`` empty means no problem."""
+        with self._lock:
+            self.files.clear()
+            self.records = 0
+            self.problems.clear()
+            for item in base:
+                self.files.append(item.file)
+                if item.reason:
+                    self.problems.append(item)
+
+    def _add(self, files: Iterable[str], records: int, problems: Iterable[Problem]) -> None:
+        with self._lock:
+            self.files.extend(files)
+            self.records += records
+            self.problems.extend(problems)
+
+
+class FlowLogWarning(UserWarning):
+    """Some records were skipped; ``report`` says which and why."""
+
+    def __init__(self, report: LoadReport) -> None:
+        super().__init__(report.summary())
+        self.report = report
+
+
+class FlowLogError(ValueError):
+    """A file is not flow logs, or (with ``strict=True``) holds a bad record."""
+
+    def __init__(self, file: str, line: int | None, reason: str) -> None:
+        super().__init__(str(Problem(file, line, reason)))
+        self.file = file
+        self.line = line
+        self.reason = reason
+
+
+# --------------------------------------------------------------------------- finding files
+
+
+def _expand(source: Source) -> list[Path]:
+    """Files named by ``source``: files, directories (walked), globs, or a list of them."""
+    items: Sequence[str | os.PathLike[str]]
+    items = [source] if isinstance(source, str | os.PathLike) else source
+    if not items:
+        raise ValueError("source: no files given")
+    found: list[Path] = []
+    for item in items:
+        text = os.fspath(item)
+        path = Path(text).expanduser()
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and _looks_like_log(p))
+            if not files:
+                raise FileNotFoundError(
+                    f"no flow-log files (*.json, *.csv, *.parquet, ...) under {path}"
+                )
+            found.extend(files)
+        elif path.is_file():
+            found.append(path)
+        elif glob.has_magic(text):
+            matches = sorted(Path(p) for p in glob.glob(os.path.expanduser(text), recursive=True))
+            files = [p for p in matches if p.is_file()]
+            if not files:
+                raise FileNotFoundError(f"no files match {text!r}")
+            found.extend(files)
+        else:
+            raise FileNotFoundError(f"no such file or directory: {text}")
+    return list(dict.fromkeys(found))
+
+
+def _looks_like_log(path: Path) -> bool:
+    name = path.name.lower()
+    if name.startswith("."):
+        return False
+    name = name.removesuffix(".gz")
+    return name.endswith(_SUFFIXES)
+
+
+# --------------------------------------------------------------------------- sniffing
+
+
+def _is_gzip(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
+
+
+def _head(path: Path, gz: bool) -> bytes:
+    """The first bytes of the file's content, decompressed."""
+    if not gz:
+        with path.open("rb") as fh:
+            return fh.read(_SNIFF_BYTES)
+    decompressor = zlib.decompressobj(wbits=31)
+    with path.open("rb") as fh:
+        out = b""
+        while len(out) < _SNIFF_BYTES:
+            chunk = fh.read(64 * 1024)
+            if not chunk:
+                break
+            try:
+                out += decompressor.decompress(chunk, _SNIFF_BYTES - len(out))
+            except zlib.error as exc:
+                raise FlowLogError(str(path), None, f"damaged gzip file ({exc})") from None
+    return out
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How one file will be read."""
+
+    path: Path
+    format: Format
+    gz: bool
+    size: int
+    # For the fast path: canonical column -> JSON key, and whether under ``properties``.
+    envelope: Mapping[str, str] | None = None
+    properties: Mapping[str, str] | None = None
+
+
+def _text_start(head: bytes) -> str:
+    return head.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
+
+
+def _sniff(path: Path) -> _Plan | None:
+    """Decide how to read ``path``; None for an empty file. Raises if it is not flow logs."""
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        magic = fh.read(4)
+    if magic == b"PAR1":
+        return _Plan(path, "parquet", False, size)
+    gz = magic[:2] == b"\x1f\x8b"
+    head = _head(path, gz)
+    text = _text_start(head)
+    if not text:
+        return None
+    if text[0] == "[":
+        return _Plan(path, "json", gz, size)
+    if text[0] == "{":
+        first_line, newline, _ = text.partition("\n")
+        try:
+            first = json.loads(first_line)
+        except json.JSONDecodeError:
+            # A pretty-printed object (an Event Hubs body, a query API response),
+            # or JSON Lines whose first line is damaged: the careful path decides.
+            return _Plan(path, "json" if not newline or "\n" in first_line else "jsonl", gz, size)
+        if not isinstance(first, dict):
+            raise FlowLogError(
+                str(path), 1, "not NAT gateway flow logs (a JSON line that is not an object)"
+            )
+        if "records" in first or "tables" in first:
+            return _Plan(path, "jsonl", gz, size)
+        props = first.get("properties")
+        envelope = field_map(first)
+        properties = field_map(props) if isinstance(props, dict) else {}
+        known = set(envelope) | set(properties)
+        category = str(first.get("category", "NatGatewayFlowlogsV1"))
+        if "natgatewayflowlog" not in category.lower():
+            raise FlowLogError(str(path), 1, f"not NAT gateway flow logs (category {category!r})")
+        if not known & {"source_ip", "destination_ip", "nat_gateway_ip"}:
+            raise FlowLogError(
+                str(path),
+                1,
+                "not NAT gateway flow logs (no SourceIp/DestinationIp/NatGatewayIp field)",
+            )
+        return _Plan(path, "jsonl", gz, size, envelope, properties)
+    header = text.partition("\n")[0]
+    columns = set(field_map(next(csv.reader([header]), [])))
+    if {"time", "source_ip"} <= columns:
+        return _Plan(path, "csv", gz, size)
+    raise FlowLogError(
+        str(path),
+        None,
+        "not NAT gateway flow logs: expected JSON Lines (PT1H.json), an Event Hubs payload, "
+        "a Log Analytics export (CSV or JSON) or natlens Parquet",
+    )
+
+
+# --------------------------------------------------------------------------- the fast path
+
+
+_DUCK_TYPES = dict.fromkeys(COUNTER_COLUMNS, "BIGINT") | {
+    "time": "TIMESTAMPTZ",
+    "source_ip": "VARCHAR",
+    "destination_ip": "VARCHAR",
+    "nat_gateway_ip": "VARCHAR",
+    "resource_id": "VARCHAR",
+}
+_local = threading.local()
+
+
+def _duckdb() -> Any:
+    con = getattr(_local, "con", None)
+    if con is None:
+        import duckdb
+
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
+        _local.con = con
+    return con
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _fast_query(plans: Sequence[_Plan]) -> str | None:
+    """DuckDB SQL reading ``plans`` (files of one spelling) into FLOW_SCHEMA columns.
+
+    None when the first file's spelling lacks a required field: the careful path decides.
+    """
+    plan = plans[0]
+    envelope = dict(plan.envelope or {})
+    properties = dict(plan.properties or {})
+    # Which spelling each column has in this file; properties win over the envelope.
+    top = {c: k for c, k in envelope.items() if c not in properties}
+    if not set(_REQUIRED) <= set(top) | set(properties):
+        return None
+    top_types = ", ".join(f"{_quote(k)}: '{_DUCK_TYPES[c]}'" for c, k in top.items())
+    columns = "{" + top_types
+    select = []
+    if properties:
+        struct = ", ".join(f"{_quote(k)} {_DUCK_TYPES[c]}" for c, k in properties.items())
+        columns += (", " if top else "") + f"properties: 'STRUCT({struct})'"
+    columns += "}"
+    for name in FLOW_SCHEMA.names():
+        if name in properties:
+            select.append(f"properties.{_quote(properties[name])} AS {name}")
+        elif name in top:
+            select.append(f"{_quote(top[name])} AS {name}")
+        else:
+            select.append(f"CAST(NULL AS {_DUCK_TYPES[name]}) AS {name}")
+    paths = ", ".join("'" + str(p.path).replace("'", "''") + "'" for p in plans)
+    return (
+        f"SELECT {', '.join(select)} FROM read_json([{paths}], format='newline_delimited', "
+        f"columns={columns}, compression='{'gzip' if plan.gz else 'none'}', "
+        f"maximum_object_size=16777216, hive_partitioning=false)"
+    )
+
+
+def _fast(plans: Sequence[_Plan]) -> pl.DataFrame | None:
+    """Read clean JSON Lines files through DuckDB; None if they need a closer look."""
+    query = _fast_query(plans)
+    if query is None:
+        return None
+    import duckdb
+
+    try:
+        table = _duckdb().sql(query).to_arrow_table()
+    except duckdb.Error:
+        return None
+    frame = pl.from_arrow(table, rechunk=False)
+    assert isinstance(frame, pl.DataFrame)
+    frame = frame.with_columns(pl.col("time").dt.convert_time_zone("UTC").dt.cast_time_unit("us"))
+    if frame.select(pl.any_horizontal(pl.col(*_REQUIRED).is_null()).any()).item():
+        return None
+    if len(plans) > 1 and frame.get_column("resource_id").has_nulls():
+        return None  # filled from each blob's own path, file by file
+    return frame
+
+
+# --------------------------------------------------------------------------- the careful path
+
+
+_PORTAL_TIME = ("%m/%d/%Y, %I:%M:%S.%f %p", "%m/%d/%Y, %I:%M:%S %p", "%m/%d/%Y %I:%M:%S %p")
+
+
+def _parse_time(text: str) -> dt.datetime:
+    value = text.strip()
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        for fmt in _PORTAL_TIME:
+            try:
+                parsed = dt.datetime.strptime(value, fmt)
+                break
+            except ValueError:
+                continue
+        else:
+            raise ValueError(f"unparseable timestamp {text!r}") from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)
+
+
+def _parse_count(value: object, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"{name} is not a number: {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip().replace(",", "")
+        try:
+            return int(text)
+        except ValueError:
+            try:
+                number = float(text)
+            except ValueError:
+                pass
+            else:
+                if number.is_integer():
+                    return int(number)
+    raise ValueError(f"{name} is not a number: {value!r}")
+
+
+class _Normaliser:
+    """Turns one source record (a dict of any documented spelling) into a FLOW_SCHEMA row."""
+
+    def __init__(self, default_resource: str | None) -> None:
+        self.default_resource = default_resource
+        self.times: dict[str, dt.datetime] = {}
+        self.ips: dict[str, str] = {}
+        self.columns: dict[str, list[Any]] = {name: [] for name in FLOW_SCHEMA.names()}
+
+    def _ip(self, value: object, name: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"missing {name}")
+        cached = self.ips.get(value)
+        if cached is None:
+            try:
+                cached = canonical_ip(value)
+            except ValueError:
+                raise ValueError(f"{name} is not an IP address: {value!r}") from None
+            self.ips[value] = cached
+        return cached
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        """Append ``record`` as a row; raises ValueError with the reason if it is bad."""
+        props = record.get("properties")
+        names = field_map(record)
+        values: dict[str, Any] = {c: record[k] for c, k in names.items()}
+        if isinstance(props, Mapping):
+            values.update({c: props[k] for c, k in field_map(props).items()})
+        raw_time = values.get("time")
+        if raw_time is None or raw_time == "":
+            raise ValueError("missing time")
+        if isinstance(raw_time, str):
+            when = self.times.get(raw_time)
+            if when is None:
+                when = self.times[raw_time] = _parse_time(raw_time)
+        else:
+            raise ValueError(f"unparseable timestamp {raw_time!r}")
+        row: dict[str, Any] = {"time": when}
+        for name in IP_COLUMNS:
+            row[name] = self._ip(values.get(name), name)
+        for name in COUNTER_COLUMNS:
+            row[name] = _parse_count(values.get(name), name)
+        resource = values.get("resource_id") or self.default_resource
+        row["resource_id"] = str(resource).upper() if resource else None
+        for name, value in row.items():
+            self.columns[name].append(value)
+
+    def frame(self) -> pl.DataFrame:
+        return pl.DataFrame(self.columns, schema=FLOW_SCHEMA)
+
+
+def _read_text(plan: _Plan, problems: list[Problem]) -> str:
+    raw = plan.path.read_bytes()
+    if plan.gz:
+        try:
+            raw = gzip.decompress(raw)
+        except (EOFError, OSError, zlib.error) as exc:
+            # A truncated gzip stream: keep what decompresses, report the loss.
+            decompressor = zlib.decompressobj(wbits=31)
+            try:
+                raw = decompressor.decompress(raw)
+            except zlib.error:
+                raw = b""
+            problems.append(
+                Problem(str(plan.path), None, f"damaged gzip file ({exc}); read what was intact")
+            )
+    return raw.decode("utf-8", errors="replace").lstrip("\ufeff")
+
+
+def _records_of(document: Any) -> Iterator[Mapping[str, Any]]:
+    """The records inside one JSON document of any accepted shape."""
+    if isinstance(document, list):
+        for item in document:
+            yield from _records_of(item) if isinstance(item, list) else [item]
+    elif isinstance(document, dict) and isinstance(document.get("records"), list):
+        yield from document["records"]
+    elif isinstance(document, dict) and isinstance(document.get("tables"), list):
+        for table in document["tables"]:
+            names = [c["name"] for c in table.get("columns", [])]
+            for row in table.get("rows", []):
+                yield dict(zip(names, row, strict=False))
+    else:
+        yield document
+
+
+def _careful(plan: _Plan) -> tuple[pl.DataFrame, list[Problem]]:
+    """Parse ``plan.path`` record by record, keeping every good record."""
+    file = str(plan.path)
+    problems: list[Problem] = []
+    norm = _Normaliser(resource_id_from_path(file))
+    text = _read_text(plan, problems)
+
+    def take(record: object, line: int | None, where: str = "") -> None:
+        if not isinstance(record, Mapping):
+            problems.append(Problem(file, line, f"{where}not a record (expected a JSON object)"))
+            return
+        try:
+            norm.add(record)
+        except ValueError as exc:
+            problems.append(Problem(file, line, f"{where}{exc}"))
+
+    if plan.format == "csv":
+        reader = csv.DictReader(io.StringIO(text))
+        for row in reader:
+            take(row, reader.line_num)
+    elif plan.format == "json":
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as exc:
+            problems.append(Problem(file, exc.lineno, f"not valid JSON ({exc.msg})"))
+        else:
+            # One document: a record is known by its position in it, not by a line.
+            for index, record in enumerate(_records_of(document), start=1):
+                take(record, None, f"record {index}: ")
+    else:
+        lines = text.split("\n")
+        last = len(lines) - (1 if lines and lines[-1] == "" else 0)
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                document = json.loads(line)
+            except json.JSONDecodeError:
+                torn = number == last and not text.endswith("\n")
+                reason = (
+                    "incomplete last line (the blob may still be being written)"
+                    if torn
+                    else "not valid JSON"
+                )
+                problems.append(Problem(file, number, reason))
+                continue
+            for record in _records_of(document):
+                take(record, number)
+    frame = norm.frame()
+    if frame.height == 0 and not problems:
+        problems.append(Problem(file, None, "no records"))
+    return frame, problems
+
+
+# --------------------------------------------------------------------------- one file
+
+
+def _load(plan: _Plan, strict: bool) -> tuple[pl.DataFrame, list[Problem]]:
+    file = str(plan.path)
+    if plan.format == "jsonl" and plan.envelope is not None:
+        fast = _fast([plan])
+        if fast is not None:
+            frame = fast
+            if frame.get_column("resource_id").has_nulls():
+                rid = resource_id_from_path(file)
+                if rid is not None:
+                    frame = frame.with_columns(pl.col("resource_id").fill_null(rid))
+            return _canonical_fast(frame), []
+    frame, problems = _careful(plan)
+    if strict and problems:
+        first = problems[0]
+        raise FlowLogError(first.file, first.line, first.reason)
+    return frame, problems
+
+
+def _load_batch(batch: Sequence[_Plan], strict: bool) -> tuple[pl.DataFrame, list[Problem]]:
+    """Load files of one spelling in one DuckDB read; file by file if any needs care."""
+    if len(batch) > 1:
+        fast = _fast(batch)
+        if fast is not None:
+            return _canonical_fast(fast), []
+    loaded = [_load(plan, strict) for plan in batch]
+    frames = [frame for frame, _ in loaded]
+    return pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0], [
+        problem for _, problems in loaded for problem in problems
+    ]
+
+
+_BATCH_FILES = 16
+_BATCH_BYTES = 256 * 1024 * 1024
+
+
+def _batches(plans: Sequence[_Plan]) -> list[list[_Plan]]:
+    """Group consecutive JSON Lines files of one spelling, so DuckDB reads them together."""
+    batches: list[list[_Plan]] = []
+    for plan in plans:
+        last = batches[-1] if batches else None
+        if (
+            last is not None
+            and plan.format == "jsonl"
+            and plan.envelope is not None
+            and (last[0].format, last[0].envelope, last[0].properties, last[0].gz)
+            == (plan.format, plan.envelope, plan.properties, plan.gz)
+            and len(last) < _BATCH_FILES
+            and sum(p.size for p in last) + plan.size <= _BATCH_BYTES
+        ):
+            last.append(plan)
+        else:
+            batches.append([plan])
+    return batches
+
+
+def _canonical_fast(frame: pl.DataFrame) -> pl.DataFrame:
+    """Canonical text for a frame from the fast path.
+
+    Azure writes IPv4 canonically, so only IPv6 text (a ``:``) and the resource id's
+    letter case need work; :func:`canonicalize` does it once per distinct value.
+    """
+    ipv6 = frame.select(
+        pl.any_horizontal(pl.col(*IP_COLUMNS).str.contains(":", literal=True)).any()
+    )
+    resources = frame.get_column("resource_id").unique()
+    odd = ipv6.item() or (resources != resources.str.to_uppercase()).any()
+    return canonicalize(frame) if odd else frame
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def _to_utc(value: dt.datetime | dt.date | str | None, name: str) -> dt.datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            return _parse_time(value)
+        except ValueError:
+            raise ValueError(f"{name}: not a date or time: {value!r}") from None
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
+    raise TypeError(f"{name}: expected a datetime, date or ISO string, got {type(value).__name__}")
+
+
+# Records are filed by receive time: a record of time t lands in the blob of t's hour or a
+# later one. Blobs filed this long after ``end`` can still hold records from before it.
+_FILING_SLACK = dt.timedelta(hours=2)
+
+
+def _in_range(path: Path, start: dt.datetime | None, end: dt.datetime | None) -> bool:
+    hour = hour_from_path(str(path))
+    if hour is None:
+        return True
+    filed = dt.datetime(*hour, tzinfo=dt.UTC)
+    if start is not None and filed + dt.timedelta(hours=1) <= start.replace(
+        minute=0, second=0, microsecond=0
+    ):
+        return False
+    return not (end is not None and filed > end + _FILING_SLACK)
+
+
+def _time_filter(start: dt.datetime | None, end: dt.datetime | None) -> pl.Expr | None:
+    conditions = []
+    if start is not None:
+        conditions.append(pl.col("time") >= start)
+    if end is not None:
+        conditions.append(pl.col("time") < end)
+    if not conditions:
+        return None
+    return pl.all_horizontal(conditions)
+
+
+Batch = list[_Plan]
+
+
+def _ordered(
+    plans: Sequence[Batch], load: Callable[[Batch], tuple[pl.DataFrame, list[Problem]]]
+) -> Iterator[tuple[Batch, pl.DataFrame, list[Problem]]]:
+    """Load batches two at a time (DuckDB and zlib release the GIL), yielding in order."""
+    if len(plans) == 1:
+        yield plans[0], *load(plans[0])
+        return
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="natlens-load") as pool:
+        pending: list[tuple[Batch, Future[tuple[pl.DataFrame, list[Problem]]]]] = []
+        queue = iter(plans)
+        try:
+            for plan in queue:
+                pending.append((plan, pool.submit(load, plan)))
+                if len(pending) >= 3:
+                    done_plan, future = pending.pop(0)
+                    yield done_plan, *future.result()
+            while pending:
+                done_plan, future = pending.pop(0)
+                yield done_plan, *future.result()
+        finally:
+            for _, future in pending:
+                future.cancel()
+
+
+def scan_flowlogs(
+    source: Source,
+    *,
+    strict: bool = False,
+    start: dt.datetime | dt.date | str | None = None,
+    end: dt.datetime | dt.date | str | None = None,
+    report: LoadReport | None = None,
+    progress: bool | None = None,
+) -> pl.LazyFrame:
+    """Lazily read NAT gateway flow logs into :data:`natlens.FLOW_SCHEMA`.
+
+    Parameters
+    ----------
+    source
+        A file, a directory (walked: a storage-account tree as azcopy downloads it), a
+        glob, or a list of these. The format is recognised from each file's content:
+        storage-account ``PT1H.json`` JSON Lines (plain or gzip), Event Hubs payloads,
+        Log Analytics exports (portal CSV, az CLI JSON, JSON rows, query API response)
+        and Parquet written by natlens.
+    strict
+        Raise :class:`FlowLogError` naming the file and line at the first bad record,
+        instead of skipping it with a :class:`FlowLogWarning`.
+    start, end
+        Keep records with ``start <= time < end`` (UTC; naive values are UTC). Blobs of a
+        storage tree filed outside the range are not opened.
+    report
+        A :class:`LoadReport` to fill with what was read and skipped, file and line.
+    progress
+        Show a progress bar; by default only when the files add up to more than 256 MB.
+
+    Returns
+    -------
+    polars.LazyFrame
+        Exactly FLOW_SCHEMA. Files are opened when the frame is collected, one after the
+        other, so the streaming engine aggregates data larger than memory.
+
+    Raises
+    ------
+    FileNotFoundError
+        A path that does not exist, or a directory with no flow-log files.
+    FlowLogError
+        A file that is not flow logs (at scan time), or a bad record with ``strict=True``.
+
+    Examples
+    --------
+    >>> import natlens, polars as pl
+    >>> flows = natlens.scan_flowlogs(natlens.sample_data().flowlogs)
+    >>> flows.collect_schema() == natlens.FLOW_SCHEMA
+    True
+    >>> busiest = (
+    ...     flows.group_by("source_ip")
+    ...     .agg(pl.col("bytes_sent").sum())
+    ...     .sort("bytes_sent", descending=True)
+    ...     .collect()
+    ... )
+    """
+    lo = _to_utc(start, "start")
+    hi = _to_utc(end, "end")
+    if lo is not None and hi is not None and lo >= hi:
+        raise ValueError(f"start ({lo.isoformat()}) must be before end ({hi.isoformat()})")
+    files = [p for p in _expand(source) if _in_range(p, lo, hi)]
+    plans: list[_Plan] = []
+    empty: list[Problem] = []
+    for path in files:
+        plan = _sniff(path)
+        if plan is None:
+            if strict:
+                raise FlowLogError(str(path), None, "empty file")
+            empty.append(Problem(str(path), None, "empty file"))
+        else:
+            plans.append(plan)
+    window = _time_filter(lo, hi)
+    parquet = [p for p in plans if p.format == "parquet"]
+    others = [p for p in plans if p.format != "parquet"]
+    sink = report if report is not None else LoadReport()
+    frames: list[pl.LazyFrame] = []
+    if parquet:
+        frames.append(_scan_parquet_files(parquet, window))
+    base = [Problem(str(p.path), None, "") for p in parquet] + empty
+    if others or not parquet:
+        frames.insert(
+            0,
+            _io_source(
+                others, strict=strict, window=window, report=sink, progress=progress, base=base
+            ),
+        )
+    else:
+        sink._reset(base)
+    return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
+
+
+def _scan_parquet_files(plans: Sequence[_Plan], window: pl.Expr | None) -> pl.LazyFrame:
+    for plan in plans:
+        schema = pl.read_parquet_schema(plan.path)
+        missing = [c for c in FLOW_SCHEMA.names() if c not in schema]
+        if missing:
+            raise FlowLogError(str(plan.path), None, f"Parquet without the flow columns {missing}")
+    frame = pl.scan_parquet(
+        [p.path for p in plans], missing_columns="insert", extra_columns="ignore"
+    ).select([pl.col(n).cast(t) for n, t in FLOW_SCHEMA.items()])
+    return frame if window is None else frame.filter(window)
+
+
+def _io_source(
+    plans: Sequence[_Plan],
+    *,
+    strict: bool,
+    window: pl.Expr | None,
+    report: LoadReport,
+    progress: bool | None,
+    base: Sequence[Problem],
+) -> pl.LazyFrame:
+    """A LazyFrame whose scan loads ``plans`` file by file when collected.
+
+    Each collection starts ``report`` afresh from ``base`` (files that were checked at
+    scan time: empty ones, with their problem; Parquet ones, with an empty reason).
+    """
+    from polars.io.plugins import register_io_source
+
+    total = sum(p.size for p in plans)
+    show = total > _AUTO_PROGRESS_BYTES if progress is None else progress
+
+    def load(batch: Batch) -> tuple[pl.DataFrame, list[Problem]]:
+        return _load_batch(batch, strict)
+
+    def generate(
+        with_columns: list[str] | None,
+        predicate: pl.Expr | None,
+        n_rows: int | None,
+        batch_size: int | None,
+    ) -> Iterator[pl.DataFrame]:
+        from tqdm.auto import tqdm
+
+        remaining = n_rows
+        report._reset(base)
+        bar = tqdm(
+            total=total, unit="B", unit_scale=True, desc="natlens: reading", disable=not show
+        )
+        try:
+            for batch, loaded, problems in _ordered(_batches(plans), load):
+                report._add([str(p.path) for p in batch], loaded.height, problems)
+                bar.update(sum(p.size for p in batch))
+                frame = loaded
+                if window is not None:
+                    frame = frame.filter(window)
+                if predicate is not None:
+                    frame = frame.filter(predicate)
+                if with_columns is not None:
+                    frame = frame.select(with_columns)
+                if remaining is not None:
+                    frame = frame.head(remaining)
+                    remaining -= frame.height
+                yield frame
+                if remaining is not None and remaining <= 0:
+                    break
+        finally:
+            bar.close()
+        if report.problems:
+            warnings.warn(FlowLogWarning(report), stacklevel=2)
+
+    return register_io_source(
+        generate,
+        schema=FLOW_SCHEMA,
+        explain_name="natlens",
+        explain_detail=f"{len(plans)} flow-log files",
+    )
+
+
+def read_flowlogs(
+    source: Source,
+    *,
+    strict: bool = False,
+    start: dt.datetime | dt.date | str | None = None,
+    end: dt.datetime | dt.date | str | None = None,
+    report: LoadReport | None = None,
+    progress: bool | None = None,
+) -> pl.DataFrame:
+    """Read NAT gateway flow logs into a DataFrame of :data:`natlens.FLOW_SCHEMA`.
+
+    The eager twin of :func:`scan_flowlogs`; same parameters.
+
+    Examples
+    --------
+    >>> import natlens
+    >>> flows = natlens.read_flowlogs(
+    ...     natlens.sample_data().flowlogs, start="2026-11-09", end="2026-11-10"
+    ... )
+    >>> flows.get_column("time").dt.date().unique().to_list()
+    [datetime.date(2026, 11, 9)]
+    """
+    return scan_flowlogs(
+        source, strict=strict, start=start, end=end, report=report, progress=progress
+    ).collect()
