@@ -1,0 +1,267 @@
+"""Log Analytics end to end: the real LogsQueryClient against the loopback query API."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import polars as pl
+import pytest
+from conftest import GATEWAYS, LA_TYPES_ALT, START, la_table
+from loopback import LoopbackServer
+
+from natlens import COUNTER_COLUMNS, FLOW_SCHEMA
+from natlens.azure import (
+    LogAnalyticsError,
+    read_log_analytics,
+    read_log_analytics_resource,
+    scan_log_analytics,
+)
+
+WORKSPACE = "5a1e9b3c-0000-4000-8000-00000000beef"
+END = START + timedelta(hours=36)
+ORDER = ["time", "source_ip", "destination_ip", "nat_gateway_ip"]
+
+
+def _read(server: LoopbackServer, credential: Any, **options: Any) -> pl.DataFrame:
+    start = options.pop("start", START)
+    end = options.pop("end", END)
+    return read_log_analytics(
+        WORKSPACE,
+        start,
+        end,
+        credential=credential,
+        endpoint=server.endpoint,
+        progress=False,
+        **options,
+    )
+
+
+def _same(actual: pl.DataFrame, expected: pl.DataFrame) -> None:
+    assert actual.schema == FLOW_SCHEMA
+    keys = [*ORDER, "resource_id"]
+    assert actual.sort(keys).equals(expected.sort(keys)), (actual.height, expected.height)
+
+
+def _queries(server: LoopbackServer) -> list[dict[str, Any]]:
+    return [e for e in server.state.log if "getschema" not in e["body"].get("query", "")]
+
+
+def test_raw_read_returns_every_record_in_flow_schema(
+    loopback: LoopbackServer, credential: Any, flows: pl.DataFrame
+) -> None:
+    start, end = START + timedelta(hours=2, minutes=17), START + timedelta(hours=20, minutes=3)
+    got = _read(loopback, credential, start=start, end=end, window=timedelta(hours=6))
+    _same(got, flows.filter(pl.col("time").is_between(start, end, closed="left")))
+    # IPv6 came back upper case and the ids lower case: canonical again.
+    assert "2001:db8::10" in got["source_ip"].to_list()
+    assert set(got["resource_id"].unique()) <= set(GATEWAYS)
+    sent = _queries(loopback)
+    assert len(sent) == 3  # windows of 6 hours over 17h46m
+    assert all(e["authorization"] == f"Bearer {credential.token}" for e in loopback.state.log)
+    assert all("wait=600" in (e["prefer"] or "") for e in sent)
+    assert got["time"].is_sorted()
+
+
+def test_filters_run_on_the_server(
+    loopback: LoopbackServer, credential: Any, flows: pl.DataFrame
+) -> None:
+    got = _read(
+        loopback,
+        credential,
+        sources=["10.0.0.4", "2001:DB8:0::10"],
+        destinations=["8.8.8.8", "20.60.1.10", "2620:1ec:c11::200"],
+        gateways=["ng-weu-1", GATEWAYS[2].lower()],
+        window=timedelta(hours=12),
+    )
+    expected = flows.filter(
+        pl.col("source_ip").is_in(["10.0.0.4", "2001:db8::10"]),
+        pl.col("destination_ip").is_in(["8.8.8.8", "20.60.1.10", "2620:1ec:c11::200"]),
+        pl.col("resource_id").is_in([GATEWAYS[0], GATEWAYS[2]]),
+    )
+    assert expected.height > 100
+    _same(got, expected)
+    # Only the matching rows travelled.
+    assert sum(e["rows"] for e in _queries(loopback)) == expected.height
+    by_nat = _read(loopback, credential, nat_ips="198.51.100.7", window=timedelta(hours=36))
+    _same(by_nat, flows.filter(pl.col("nat_gateway_ip") == "198.51.100.7"))
+
+
+@pytest.mark.parametrize("grain", ["1h", "15m", "1d"])
+def test_rollup_is_summed_on_the_server_into_flow_schema(
+    loopback: LoopbackServer, credential: Any, flows: pl.DataFrame, grain: str
+) -> None:
+    # A start off the grain and short windows: bins straddle windows and are added up.
+    start = START + timedelta(minutes=50)
+    window = {"1h": timedelta(hours=5), "15m": timedelta(hours=3), "1d": timedelta(days=1)}[grain]
+    got = _read(loopback, credential, start=start, rollup=grain, window=window)
+    every = {"1h": "1h", "15m": "15m", "1d": "1d"}[grain]
+    expected = (
+        flows.filter(pl.col("time") >= start)
+        .group_by(
+            pl.col("time").dt.truncate(every),
+            "source_ip",
+            "destination_ip",
+            "nat_gateway_ip",
+            "resource_id",
+        )
+        .agg(pl.col(c).sum() for c in COUNTER_COLUMNS)
+        .select(FLOW_SCHEMA.names())
+    )
+    _same(got, expected)
+    travelled = sum(e["rows"] for e in _queries(loopback))
+    assert travelled < flows.filter(pl.col("time") >= start).height
+    if grain != "15m":
+        assert travelled < flows.height / 2
+    assert got["bytes_sent"].sum() == flows.filter(pl.col("time") >= start)["bytes_sent"].sum()
+
+
+def test_a_window_at_the_row_cap_is_split_not_truncated(
+    loopback: LoopbackServer, credential: Any, flows: pl.DataFrame
+) -> None:
+    loopback.state.max_rows = 4_000
+    got = _read(loopback, credential, window=timedelta(hours=36), max_rows=4_000)
+    _same(got, flows)
+    answers = _queries(loopback)
+    assert any(e["rows"] == 4_000 for e in answers)  # capped answers were seen and dropped
+    kept = [e for e in answers if e["rows"] < 4_000]
+    assert sum(e["rows"] for e in kept) == flows.height
+
+
+def test_a_partial_answer_is_retried_in_halves(
+    loopback: LoopbackServer, credential: Any, flows: pl.DataFrame
+) -> None:
+    whole = (
+        "TimeGenerated >= datetime(2025-11-04T00:00:00.000000Z) "
+        "and TimeGenerated < datetime(2025-11-05T00:00:00.000000Z)"
+    )
+    loopback.state.partial_when = lambda query: whole in query
+    got = _read(loopback, credential, window=timedelta(days=1))
+    _same(got, flows)
+    assert sum(whole in e["body"]["query"] for e in loopback.state.log) == 1
+
+
+def test_a_window_that_cannot_be_split_raises_naming_it(
+    loopback: LoopbackServer, credential: Any
+) -> None:
+    loopback.state.partial_when = lambda query: "getschema" not in query
+    with pytest.raises(
+        LogAnalyticsError,
+        match=r"window \[2025-11-04T00:0\d:00\+00:00, 2025-11-04T00:0\d:00\+00:00\) "
+        r"cannot be fetched whole \(partial answer: PartialError",
+    ):
+        _read(loopback, credential, end=START + timedelta(minutes=4))
+    assert len(_queries(loopback)) >= 3
+
+
+def test_throttling_waits_for_retry_after(
+    loopback: LoopbackServer, credential: Any, flows: pl.DataFrame
+) -> None:
+    loopback.state.throttle = 2
+    loopback.state.retry_after = 1
+    end = START + timedelta(hours=1)
+    got = _read(loopback, credential, end=end, max_concurrency=1)
+    _same(got, flows.filter(pl.col("time") < end))
+    log = loopback.state.log
+    assert [e["status"] for e in log[:3]] == [429, 429, 200]
+    assert log[1]["at"] - log[0]["at"] >= 0.95
+    assert log[2]["at"] - log[1]["at"] >= 0.95
+
+
+def test_concurrency_stays_within_the_per_user_limit(
+    loopback: LoopbackServer, credential: Any, flows: pl.DataFrame
+) -> None:
+    loopback.state.delay = 0.15
+    loopback.state.max_concurrent = 3
+    got = _read(loopback, credential, window=timedelta(hours=2), max_concurrency=3)
+    _same(got, flows)
+    assert loopback.state.peak_in_flight == 3
+    assert all(e["status"] == 200 for e in loopback.state.log)
+    with pytest.raises(ValueError, match="max_concurrency=6"):
+        _read(loopback, credential, max_concurrency=6)
+
+
+def test_the_other_column_spelling_is_discovered(
+    loopback: LoopbackServer, credential: Any, flows: pl.DataFrame
+) -> None:
+    loopback.state.tables = {
+        "NatGatewayFlowLogsV1": la_table(flows, LA_TYPES_ALT, "NatGatewayFlowLogsV1")
+    }
+    end = START + timedelta(hours=3)
+    got = _read(loopback, credential, end=end, sources="10.0.0.5", rollup="1h")
+    assert got.height > 0
+    assert set(got["source_ip"]) == {"10.0.0.5"}
+    queries = [e["body"]["query"] for e in loopback.state.log]
+    assert queries[0].startswith("NatGatewayFlowlogsV1 | getschema")  # answered 400
+    assert queries[1].startswith("NatGatewayFlowLogsV1 | getschema")
+    assert "SourceIP in~" in queries[2]
+
+
+def test_no_flow_table_is_a_clear_error(loopback: LoopbackServer, credential: Any) -> None:
+    loopback.state.tables = {}
+    with pytest.raises(LogAnalyticsError, match=r"no flow-log table found.*NatGatewayFlowLogsV1"):
+        _read(loopback, credential)
+
+
+def test_hostile_values_reach_the_server_as_values(
+    loopback: LoopbackServer, credential: Any
+) -> None:
+    hostile = ['NG-WEU-1" or 1==1 //', "x\n| take 100000", "' or '1'=='1"]
+    got = _read(loopback, credential, gateways=hostile, end=START + timedelta(hours=1))
+    assert got.height == 0
+    with pytest.raises(ValueError, match="destinations"):
+        _read(loopback, credential, destinations=['8.8.8.8" or true //'])
+
+
+def test_resource_variant_queries_the_gateway(
+    loopback: LoopbackServer, credential: Any, flows: pl.DataFrame
+) -> None:
+    rid = GATEWAYS[1].lower()
+    end = START + timedelta(hours=2)
+    got = read_log_analytics_resource(
+        rid,
+        START,
+        end,
+        credential=credential,
+        endpoint=loopback.endpoint,
+        gateways=rid,
+        progress=False,
+    )
+    _same(got, flows.filter(pl.col("time") < end, pl.col("resource_id") == GATEWAYS[1]))
+    assert {e["path"] for e in loopback.state.log} == {f"/v1{rid}/query"}
+
+
+def test_scan_queries_only_when_collected(
+    loopback: LoopbackServer, credential: Any, flows: pl.DataFrame
+) -> None:
+    end = START + timedelta(hours=1)
+    lazy = scan_log_analytics(
+        WORKSPACE, START, end, credential=credential, endpoint=loopback.endpoint, progress=False
+    )
+    assert lazy.collect_schema() == FLOW_SCHEMA
+    assert loopback.state.log == []
+    top = lazy.group_by("destination_ip").agg(pl.col("bytes_sent").sum()).collect()
+    expected = (
+        flows.filter(pl.col("time") < end)
+        .group_by("destination_ip")
+        .agg(pl.col("bytes_sent").sum())
+    )
+    assert top.sort("destination_ip").equals(expected.sort("destination_ip"))
+
+
+def test_bad_arguments_are_named(loopback: LoopbackServer, credential: Any) -> None:
+    with pytest.raises(ValueError, match="start must be a timezone-aware"):
+        _read(loopback, credential, start=datetime(2025, 11, 4))
+    with pytest.raises(ValueError, match=r"window=.*multiple of the grain"):
+        _read(loopback, credential, rollup="1h", window=timedelta(minutes=90))
+    with pytest.raises(ValueError, match=r"end .* must be after start"):
+        _read(loopback, credential, end=START)
+    assert loopback.state.log == []
+
+
+def test_timestamps_are_utc(loopback: LoopbackServer, credential: Any) -> None:
+    got = _read(loopback, credential, end=START + timedelta(minutes=5))
+    assert got["time"].min() == START
+    assert got["time"].max() == START + timedelta(minutes=4)
+    assert got["time"].dtype == pl.Datetime("us", "UTC")
+    assert START.tzinfo is UTC
