@@ -1,0 +1,372 @@
+"""Security and compliance: allowlist violations, new destinations, beacons, exfiltration."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import polars as pl
+
+from natlens._enrich import read_allowlist, read_service_tags
+from natlens._ip import (
+    Resolver,
+    is_address_like,
+    longest_prefix_match,
+    parse_prefixes,
+    resolve_host,
+)
+from natlens._troubleshoot import TimeLike, time_bound
+from natlens._usage import as_lazy
+
+__all__ = ["check_allowlist", "find_beacons", "find_exfiltration", "new_destinations"]
+
+
+def _zero(name: str) -> pl.Expr:
+    return pl.col(name).fill_null(0)
+
+
+def _traffic() -> list[pl.Expr]:
+    return [
+        pl.col("time").min().alias("first_seen"),
+        pl.col("time").max().alias("last_seen"),
+        pl.len().cast(pl.Int64).alias("records"),
+        _zero("bytes_sent").sum().alias("bytes_sent"),
+        _zero("bytes_received").sum().alias("bytes_received"),
+        (_zero("bytes_sent") + _zero("bytes_received")).sum().alias("bytes"),
+    ]
+
+
+def _allowed_prefixes(
+    allowed: str | os.PathLike[str] | Sequence[str],
+    service_tags: pl.DataFrame | str | os.PathLike[str] | Mapping[str, Any] | None,
+    resolver: Resolver | None,
+) -> pl.DataFrame:
+    if isinstance(allowed, str) and not os.path.isfile(allowed):
+        entries = read_allowlist([allowed])
+    else:
+        entries = read_allowlist(allowed)
+    tags: pl.DataFrame | None = None
+    if service_tags is not None:
+        tags = (
+            service_tags
+            if isinstance(service_tags, pl.DataFrame)
+            else read_service_tags(service_tags)
+        )
+    tag_names = (
+        {}
+        if tags is None
+        else {t.lower(): t for t in tags.get_column("tag").unique().to_list() if t is not None}
+    )
+    values: list[str] = []
+    for entry in entries:
+        if is_address_like(entry):
+            values.append(entry)
+        elif entry.lower() in tag_names and tags is not None:
+            name = tag_names[entry.lower()]
+            values.extend(tags.filter(pl.col("tag") == name).get_column("prefix").to_list())
+        elif "." in entry and not re.fullmatch(r"[A-Za-z0-9]+\.[A-Z][A-Za-z0-9]*", entry):
+            values.extend(resolve_host(entry, resolver=resolver, argument="allowed"))
+        else:
+            hint = "" if tags is not None else "; pass service_tags= to use Service Tag names"
+            raise ValueError(f"allowed: {entry!r} is not a known Service Tag{hint}")
+    return parse_prefixes(values, argument="allowed")
+
+
+def check_allowlist(
+    flows: pl.DataFrame | pl.LazyFrame,
+    allowed: str | os.PathLike[str] | Sequence[str],
+    *,
+    service_tags: pl.DataFrame | str | os.PathLike[str] | Mapping[str, Any] | None = None,
+    resolver: Resolver | None = None,
+) -> pl.DataFrame:
+    """Traffic to destinations outside an allowlist, grouped by source and destination.
+
+    Parameters
+    ----------
+    flows
+        Flow records in FLOW_SCHEMA.
+    allowed
+        Entries (CIDRs and IPs, IPv4 or IPv6; Service Tag names; hostnames), or the
+        path of an allowlist file (see :func:`natlens.read_allowlist`).
+    service_tags
+        Azure Service Tags (:func:`natlens.read_service_tags`, its path or JSON) to
+        expand tag names such as ``Storage.WestEurope``.
+    resolver
+        Hostname lookup: mapping ``host -> [ips]`` or a function (see
+        :func:`natlens.find_flows`).
+
+    Returns
+    -------
+    pl.DataFrame
+        ``source_ip, destination_ip, first_seen, last_seen, records, bytes_sent,
+        bytes_received, bytes``; most bytes first.
+
+    Raises
+    ------
+    ValueError
+        For an invalid CIDR, an unknown tag name or a hostname the resolver lacks.
+
+    Examples
+    --------
+    >>> import natlens
+    >>> from datetime import datetime, UTC
+    >>> row = [datetime(2025, 1, 1, tzinfo=UTC), "10.0.0.4", "203.0.113.9", "20.1.1.1"]
+    >>> flows = pl.DataFrame(
+    ...     [[*row, 1, 1, 0, 0, 500, 20, "GW"]], schema=natlens.FLOW_SCHEMA, orient="row"
+    ... )
+    >>> check_allowlist(flows, ["140.82.112.0/20", "2603:1000::/24"]).select(
+    ...     "destination_ip", "bytes"
+    ... ).rows()
+    [('203.0.113.9', 520)]
+    """
+    prefixes = _allowed_prefixes(allowed, service_tags, resolver)
+    lazy = as_lazy(flows)
+    permitted = longest_prefix_match(lazy, prefixes, column="destination_ip").select(
+        "destination_ip"
+    )
+    return (
+        lazy.join(permitted, on="destination_ip", how="anti")
+        .group_by("source_ip", "destination_ip")
+        .agg(*_traffic())
+        .sort(["bytes", "source_ip", "destination_ip"], descending=[True, False, False])
+        .collect()
+    )
+
+
+_UNITS = {"d": "days", "h": "hours", "m": "minutes", "w": "weeks"}
+
+
+def _cutoff(lazy: pl.LazyFrame, baseline: TimeLike | timedelta) -> datetime | None:
+    if isinstance(baseline, timedelta) or (
+        isinstance(baseline, str) and re.fullmatch(r"\s*\d+\s*[dhmw]\s*", baseline)
+    ):
+        if isinstance(baseline, str):
+            amount, unit = int(baseline.strip()[:-1]), baseline.strip()[-1]
+            baseline = timedelta(**{_UNITS[unit]: amount})
+        if baseline <= timedelta(0):
+            raise ValueError(f"baseline: expected a positive length, got {baseline!r}")
+        first = lazy.select(pl.col("time").min()).collect().item()
+        return None if first is None else first + baseline
+    return time_bound(baseline, argument="baseline")
+
+
+def new_destinations(
+    flows: pl.DataFrame | pl.LazyFrame, *, baseline: TimeLike | timedelta
+) -> pl.DataFrame:
+    """Destinations never contacted during a baseline period and seen after it.
+
+    Parameters
+    ----------
+    flows
+        Flow records in FLOW_SCHEMA.
+    baseline
+        End of the baseline: a time (datetime, date, ISO text), or a length from the
+        first record (``timedelta`` or ``"5d"``, ``"12h"``, ``"2w"``).
+
+    Returns
+    -------
+    pl.DataFrame
+        ``destination_ip, first_seen, last_seen, records, bytes_sent, bytes_received,
+        bytes, sources`` (count) and ``source_ips`` (sorted list); by first seen.
+
+    Examples
+    --------
+    >>> import natlens
+    >>> new_destinations(natlens.FLOW_SCHEMA.to_frame(eager=True), baseline="5d").height
+    0
+    """
+    lazy = as_lazy(flows)
+    cutoff = _cutoff(lazy, baseline)
+    empty = (
+        lazy.clear()
+        .group_by("destination_ip")
+        .agg(
+            *_traffic(),
+            pl.col("source_ip").n_unique().cast(pl.Int64).alias("sources"),
+            pl.col("source_ip").unique().sort().alias("source_ips"),
+        )
+    )
+    if cutoff is None:
+        return empty.collect()
+    seen_before = lazy.filter(pl.col("time") < cutoff).select("destination_ip").unique()
+    return (
+        lazy.filter(pl.col("time") >= cutoff)
+        .join(seen_before, on="destination_ip", how="anti", nulls_equal=True)
+        .group_by("destination_ip")
+        .agg(
+            *_traffic(),
+            pl.col("source_ip").n_unique().cast(pl.Int64).alias("sources"),
+            pl.col("source_ip").unique().sort().alias("source_ips"),
+        )
+        .sort("first_seen", "destination_ip")
+        .collect()
+    )
+
+
+def find_beacons(
+    flows: pl.DataFrame | pl.LazyFrame,
+    *,
+    min_contacts: int = 8,
+    max_bytes_per_contact: float = 50_000,
+    min_score: float = 0.5,
+) -> pl.DataFrame:
+    """Regular, periodic contact carrying little data: the pattern of malware check-ins.
+
+    A contact is a run of consecutive active minutes between a source and a
+    destination. ``regularity`` is ``1 - dispersion`` of the intervals between contact
+    starts, where the dispersion is the median absolute deviation over the median
+    (robust to a missed or extra check-in), floored at 0. ``score`` multiplies it with
+    ``1 - 1/contacts`` so long series outrank short coincidences.
+
+    Parameters
+    ----------
+    flows
+        Flow records in FLOW_SCHEMA.
+    min_contacts
+        Fewest contacts considered.
+    max_bytes_per_contact
+        Largest mean bytes (both ways) per contact of a beacon.
+    min_score
+        Lowest score returned.
+
+    Returns
+    -------
+    pl.DataFrame
+        ``source_ip, destination_ip, contacts, interval_minutes`` (median),
+        ``interval_mad``, ``regularity``, ``bytes_per_contact``, ``first_seen``,
+        ``last_seen``, ``score``; most beacon-like first.
+
+    Examples
+    --------
+    >>> import natlens
+    >>> find_beacons(natlens.FLOW_SCHEMA.to_frame(eager=True)).height
+    0
+    """
+    lazy = as_lazy(flows)
+    keys = ["source_ip", "destination_ip"]
+    minutes = (
+        lazy.group_by(*keys, pl.col("time").dt.truncate("1m").alias("minute"))
+        .agg((_zero("bytes_sent") + _zero("bytes_received")).sum().alias("bytes"))
+        .sort(*keys, "minute")
+        .with_columns(
+            starts=(
+                (pl.col("minute") - pl.col("minute").shift(1)).over(keys) != timedelta(minutes=1)
+            ).fill_null(True)
+        )
+    )
+    interval = (pl.col("minute") - pl.col("minute").shift(1)).dt.total_minutes().cast(pl.Float64)
+    contacts = (
+        minutes.filter("starts")
+        .with_columns(interval=interval.over(keys))
+        .group_by(keys)
+        .agg(
+            contacts=pl.len().cast(pl.Int64),
+            interval_minutes=pl.col("interval").median(),
+            interval_mad=(pl.col("interval") - pl.col("interval").median()).abs().median(),
+            first_seen=pl.col("minute").min(),
+            last_seen=pl.col("minute").max(),
+        )
+    )
+    volume = minutes.group_by(keys).agg(bytes=pl.col("bytes").sum())
+    return (
+        contacts.filter(pl.col("contacts") >= min_contacts)
+        .join(volume, on=keys)
+        .with_columns(
+            bytes_per_contact=pl.col("bytes") / pl.col("contacts"),
+            regularity=(1.0 - pl.col("interval_mad") / pl.col("interval_minutes")).clip(0.0, 1.0),
+        )
+        .with_columns(score=pl.col("regularity") * (1.0 - 1.0 / pl.col("contacts")))
+        .filter(
+            (pl.col("bytes_per_contact") <= max_bytes_per_contact) & (pl.col("score") >= min_score)
+        )
+        .select(
+            *keys,
+            "contacts",
+            "interval_minutes",
+            "interval_mad",
+            "regularity",
+            "bytes_per_contact",
+            "first_seen",
+            "last_seen",
+            "score",
+        )
+        .sort(["score", "contacts", *keys], descending=[True, True, False, False])
+        .collect()
+    )
+
+
+def find_exfiltration(
+    flows: pl.DataFrame | pl.LazyFrame,
+    *,
+    min_bytes_sent: int = 100_000_000,
+    min_upload_ratio: float = 5.0,
+    max_sources: int = 1,
+    min_minutes: int = 5,
+) -> pl.DataFrame:
+    """Sustained upload-heavy traffic to a rare destination.
+
+    Parameters
+    ----------
+    flows
+        Flow records in FLOW_SCHEMA.
+    min_bytes_sent
+        Least bytes uploaded by the pair.
+    min_upload_ratio
+        Least ``bytes_sent / bytes_received``.
+    max_sources
+        A destination is rare when at most this many sources ever contact it.
+    min_minutes
+        Least active minutes (sustained, not one burst).
+
+    Returns
+    -------
+    pl.DataFrame
+        ``source_ip, destination_ip, bytes_sent, bytes_received, upload_ratio,
+        active_minutes, first_seen, last_seen, destination_sources``; most uploaded first.
+
+    Examples
+    --------
+    >>> import natlens
+    >>> find_exfiltration(natlens.FLOW_SCHEMA.to_frame(eager=True)).height
+    0
+    """
+    lazy = as_lazy(flows)
+    keys = ["source_ip", "destination_ip"]
+    rarity = lazy.group_by("destination_ip").agg(
+        destination_sources=pl.col("source_ip").n_unique().cast(pl.Int64)
+    )
+    return (
+        lazy.group_by(keys)
+        .agg(
+            _zero("bytes_sent").sum().alias("bytes_sent"),
+            _zero("bytes_received").sum().alias("bytes_received"),
+            pl.col("time").dt.truncate("1m").n_unique().cast(pl.Int64).alias("active_minutes"),
+            pl.col("time").min().alias("first_seen"),
+            pl.col("time").max().alias("last_seen"),
+        )
+        .join(rarity, on="destination_ip")
+        .with_columns(
+            upload_ratio=pl.col("bytes_sent") / pl.max_horizontal(pl.col("bytes_received"), 1)
+        )
+        .filter(
+            (pl.col("bytes_sent") >= min_bytes_sent)
+            & (pl.col("upload_ratio") >= min_upload_ratio)
+            & (pl.col("destination_sources") <= max_sources)
+            & (pl.col("active_minutes") >= min_minutes)
+        )
+        .select(
+            *keys,
+            "bytes_sent",
+            "bytes_received",
+            "upload_ratio",
+            "active_minutes",
+            "first_seen",
+            "last_seen",
+            "destination_sources",
+        )
+        .sort(["bytes_sent", *keys], descending=[True, False, False])
+        .collect()
+    )
