@@ -24,7 +24,26 @@ from natlens._files import (
 )
 from natlens._store import scan_parquet, write_parquet
 
+# isort: split
 # -- analyses (issue 3) --
+from natlens._billing import cost, explain_spike, find_spikes
+from natlens._enrich import (
+    label_destinations,
+    label_sources,
+    read_allowlist,
+    read_hostnames,
+    read_inventory,
+    read_service_tags,
+)
+from natlens._security import check_allowlist, find_beacons, find_exfiltration, new_destinations
+from natlens._troubleshoot import (
+    Diagnosis,
+    DiagnosisStep,
+    diagnose,
+    dropped_packets,
+    find_flows,
+)
+from natlens._usage import growth, nat_ip_usage, top_destinations, top_talkers, traffic_over_time
 
 __version__ = "0.1.0"
 
@@ -37,14 +56,37 @@ __all__ = [
     "COUNTER_COLUMNS",
     "FLOW_SCHEMA",
     "METRICS_SCHEMA",
+    "Diagnosis",
+    "DiagnosisStep",
     "FlowLogError",
     "FlowLogWarning",
     "LoadReport",
     "Problem",
     "canonical_ip",
+    "check_allowlist",
+    "cost",
+    "diagnose",
+    "dropped_packets",
+    "explain_spike",
+    "find_beacons",
+    "find_exfiltration",
+    "find_flows",
+    "find_spikes",
+    "growth",
+    "label_destinations",
+    "label_sources",
+    "nat_ip_usage",
+    "new_destinations",
+    "read_allowlist",
     "read_flowlogs",
+    "read_hostnames",
+    "read_inventory",
+    "read_service_tags",
     "scan_flowlogs",
     "scan_parquet",
+    "top_destinations",
+    "top_talkers",
+    "traffic_over_time",
     "write_parquet",
 ]
 

@@ -21,7 +21,7 @@ from natlens._usage import as_lazy
 
 __all__ = [
     "Diagnosis",
-    "Step",
+    "DiagnosisStep",
     "diagnose",
     "dropped_packets",
     "find_flows",
@@ -243,7 +243,7 @@ def dropped_packets(
 
 
 @dataclass(frozen=True)
-class Step:
+class DiagnosisStep:
     """One step of the troubleshooting path: its verdict and the evidence behind it."""
 
     name: str
@@ -273,7 +273,7 @@ class Diagnosis:
 
     verdict: str
     summary: str
-    steps: tuple[Step, ...]
+    steps: tuple[DiagnosisStep, ...]
 
     def to_frame(self) -> pl.DataFrame:
         """The steps as a table: ``step, status, finding``."""
@@ -286,7 +286,7 @@ class Diagnosis:
             schema={"step": pl.String, "status": pl.String, "finding": pl.String},
         )
 
-    def step(self, name: str) -> Step:
+    def step(self, name: str) -> DiagnosisStep:
         """The step called ``name`` (``health``, ``flow_logs``, ``connection``, ``drops``)."""
         for step in self.steps:
             if step.name == name:
@@ -325,14 +325,14 @@ def _fmt(moment: object) -> str:
     return moment.strftime("%Y-%m-%d %H:%M") if isinstance(moment, datetime) else "?"
 
 
-def _health_step(metrics: pl.DataFrame | None, gateways: list[str]) -> Step:
+def _health_step(metrics: pl.DataFrame | None, gateways: list[str]) -> DiagnosisStep:
     if metrics is None:
-        return Step("health", "unknown", "no metrics given: gateway health not checked")
+        return DiagnosisStep("health", "unknown", "no metrics given: gateway health not checked")
     availability = _gateways_filter(
         metrics.filter(pl.col("metric") == "DatapathAvailability"), gateways
     )
     if availability.is_empty():
-        return Step("health", "unknown", "no DatapathAvailability metric for the gateway")
+        return DiagnosisStep("health", "unknown", "no DatapathAvailability metric for the gateway")
     windows = (
         availability.sort("time")
         .group_by_dynamic("time", every="15m", group_by="resource_id")
@@ -347,11 +347,11 @@ def _health_step(metrics: pl.DataFrame | None, gateways: list[str]) -> Step:
             f"window(s) from {_fmt(low.item(0, 'time'))} (lowest {worst:.1f}%): the gateway "
             "itself is degraded; check Azure Resource Health"
         )
-        return Step("health", "problem", finding, low)
+        return DiagnosisStep("health", "problem", finding, low)
     finding = (
         f"DatapathAvailability stayed at or above {AVAILABILITY_THRESHOLD:g}% (lowest {worst:.1f}%)"
     )
-    return Step("health", "ok", finding, windows)
+    return DiagnosisStep("health", "ok", finding, windows)
 
 
 def _episodes(minutes: pl.DataFrame, gap: str = "5m") -> pl.DataFrame:
@@ -475,7 +475,7 @@ def diagnose(
     records = int(overview.item(0, "records"))
     if records == 0:
         steps.append(
-            Step(
+            DiagnosisStep(
                 "flow_logs",
                 "problem",
                 "no flow-log records at all in the window: check that a diagnostic setting "
@@ -485,7 +485,7 @@ def diagnose(
         )
     else:
         steps.append(
-            Step(
+            DiagnosisStep(
                 "flow_logs",
                 "ok",
                 f"{records:,} records from {_fmt(overview.item(0, 'first'))} to "
@@ -506,7 +506,7 @@ def diagnose(
             + total,
         )
         steps.append(
-            Step(
+            DiagnosisStep(
                 "drops",
                 "problem",
                 f"{total:,} packets dropped on established connections in {minutes} minute(s) "
@@ -517,20 +517,22 @@ def diagnose(
             )
         )
     elif pair.height:
-        steps.append(Step("drops", "ok", "no dropped packets on these flows"))
+        steps.append(DiagnosisStep("drops", "ok", "no dropped packets on these flows"))
     else:
-        steps.append(Step("drops", "unknown", "no flows, so no drop counters to read"))
+        steps.append(DiagnosisStep("drops", "unknown", "no flows, so no drop counters to read"))
     return _conclude(steps, cause)
 
 
 def _connection_step(
     pair: pl.DataFrame, snat: pl.DataFrame, have_metrics: bool, have_logs: bool
-) -> tuple[Step, str]:
+) -> tuple[DiagnosisStep, str]:
     """The connection step and, when it is a problem, its verdict."""
     failed = float(snat.get_column("total").sum()) if snat.height else 0.0
     if pair.is_empty():
         if not have_logs:
-            return Step("connection", "unknown", "no flow logs to look for the connection in"), ""
+            return DiagnosisStep(
+                "connection", "unknown", "no flow logs to look for the connection in"
+            ), ""
         causes = (
             f"SNATConnectionCount Failed = {failed:,.0f} (from {_fmt(snat.item(0, 'start'))}): "
             "SNAT port exhaustion; add public IPs or reuse connections"
@@ -546,7 +548,7 @@ def _connection_step(
             f"no flows from source to destination: the connection is never established; {causes}"
         )
         verdict = "snat_exhaustion" if failed else "never_established"
-        return Step("connection", "problem", finding, snat), verdict
+        return DiagnosisStep("connection", "problem", finding, snat), verdict
     first, last = pair.get_column("time").min(), pair.get_column("time").max()
     if failed:
         # Do the pair's flows vanish while connection attempts fail?
@@ -566,8 +568,8 @@ def _connection_step(
                 "on SNAT port exhaustion; add public IPs to the gateway, reuse connections "
                 "or shorten the idle timeout"
             )
-            return Step("connection", "problem", finding, snat), "snat_exhaustion"
-    return Step(
+            return DiagnosisStep("connection", "problem", finding, snat), "snat_exhaustion"
+    return DiagnosisStep(
         "connection",
         "ok",
         f"{pair.height:,} records from source to destination between {_fmt(first)} and "
@@ -579,7 +581,7 @@ def _connection_step(
 _ORDER = {"health": 0, "flow_logs": 1, "connection": 2, "drops": 3}
 
 
-def _conclude(steps: list[Step], cause: str) -> Diagnosis:
+def _conclude(steps: list[DiagnosisStep], cause: str) -> Diagnosis:
     problems = [s for s in steps if s.status == "problem"]
     if not problems:
         summary = (
