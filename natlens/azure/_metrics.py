@@ -50,6 +50,12 @@ def _subscription(resource_id: str) -> str:
     return parts[1].lower()
 
 
+def _arm_id(resource_id: str) -> str:
+    """The id with ``/subscriptions/`` in lower case, as the metrics SDK requires."""
+    parts = resource_id.strip().strip("/").split("/")
+    return "/" + "/".join(["subscriptions", *parts[1:]])
+
+
 def read_gateway_metrics(
     resource_ids: Sequence[str] | str,
     start: datetime,
@@ -111,7 +117,7 @@ def read_gateway_metrics(
         raise ValueError(f"metrics: unknown {unknown}; known: {sorted(GATEWAY_METRICS)}")
     by_subscription: dict[str, list[str]] = {}
     for rid in ids:
-        by_subscription.setdefault(_subscription(rid), []).append(rid)
+        by_subscription.setdefault(_subscription(rid), []).append(_arm_id(rid))
     if credential is None:
         from azure.identity import DefaultAzureCredential
 
@@ -157,12 +163,12 @@ def read_gateway_metrics(
                                         amount,
                                     )
                                 )
-    frame = pl.DataFrame(rows, schema=list(METRICS_SCHEMA.names()), orient="row")
-    frame = frame.with_columns(
-        pl.col("time").cast(pl.Datetime("us", "UTC")),
-        pl.col("value").cast(pl.Float64),
-        *(pl.col(c).cast(pl.String) for c in ("protocol", "direction", "connection_state")),
-    ).cast(METRICS_SCHEMA)
+    frame = pl.DataFrame(
+        rows,
+        schema=METRICS_SCHEMA,
+        orient="row",
+        strict=False,
+    )
     return frame.sort("time", "resource_id", "metric", "protocol", "direction", "connection_state")
 
 
