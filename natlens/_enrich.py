@@ -101,12 +101,15 @@ def _service_tag_table(service_tags: pl.DataFrame | PathLike | Mapping[str, Any]
     if "region" not in tags.columns:
         tags = tags.with_columns(region=pl.lit(None, pl.String))
     parsed = parse_prefixes(tags.get_column("prefix"), argument="service_tags")
-    # Same-length prefixes shared by a broad tag (AzureCloud) and a narrow one
-    # (Storage.WestEurope): the tag with fewer prefixes is the more specific name.
+    # Same-length prefixes shared by a broad tag (Storage) and a narrow one
+    # (Storage.WestEurope): a regional tag, then the tag with fewer prefixes, is the
+    # more specific name.
     size = tags.group_by("tag").agg(_tag_size=pl.len())
+    regional = pl.col("region").is_not_null() | pl.col("tag").str.contains(".", literal=True)
     return (
         parsed.hstack(tags.select("tag", "region"))
         .join(size, on="tag", how="left")
+        .with_columns(_global=(~regional).cast(pl.Int8))
         .unique(["version", "length", "net_hi", "net_lo", "tag"])
     )
 
@@ -120,8 +123,9 @@ def label_destinations(
     """Add the most specific Azure Service Tag of each destination.
 
     Tags overlap (``AzureCloud`` contains ``Storage.WestEurope``): each address gets
-    the tag of its longest matching prefix; among equal prefixes, the tag with fewer
-    prefixes wins. Matching is a hash join per prefix length over distinct addresses.
+    the tag of its longest matching prefix; among equal prefixes a regional tag wins,
+    then the tag with fewer prefixes. Matching is a hash join per prefix length over
+    the distinct addresses.
 
     Parameters
     ----------
@@ -153,7 +157,7 @@ def label_destinations(
     lazy = as_lazy(flows, columns=(column,))
     table = _service_tag_table(service_tags)
     matches = longest_prefix_match(
-        lazy, table, column=column, tie_break=("_tag_size", "tag")
+        lazy, table, column=column, tie_break=("_global", "_tag_size", "tag")
     ).select(
         column,
         service_tag="tag",
