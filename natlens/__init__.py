@@ -23,6 +23,7 @@ from natlens._files import (
     scan_flowlogs,
 )
 from natlens._store import scan_parquet, write_parquet
+from natlens._triage import triage
 
 # isort: split
 # -- analyses (issue 3) --
@@ -86,6 +87,7 @@ __all__ = [
     "scan_parquet",
     "top_destinations",
     "top_talkers",
+    "triage",
     "traffic_over_time",
     "write_parquet",
 ]

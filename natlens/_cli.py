@@ -75,6 +75,42 @@ def _run_report(args: argparse.Namespace) -> int:
 _COMMANDS.extend([_add_lab, _add_report])
 
 
+def _add_triage(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "triage",
+        help="print a one-screen summary of flow logs (the shipped samples by default)",
+        description="Read flow logs and print their span, top talkers and destinations, "
+        "NAT IP usage, dropped packets and traffic spikes.",
+    )
+    parser.add_argument(
+        "source",
+        nargs="*",
+        help="files, directories or globs of flow logs (default: the shipped sample week)",
+    )
+    parser.add_argument("-n", type=int, default=5, help="rows per table (default 5)")
+    parser.set_defaults(handler=_run_triage)
+
+
+def _run_triage(args: argparse.Namespace) -> int:
+    import warnings
+
+    import natlens
+    from natlens._triage import triage
+
+    source = args.source or [natlens.sample_data().flowlogs]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", natlens.FlowLogWarning)  # triage reports the count
+            print(triage(source, n=args.n))
+    except (FileNotFoundError, natlens.FlowLogError, ValueError) as exc:
+        print(f"natlens triage: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+_COMMANDS.append(_add_triage)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``natlens`` command line and return its exit code."""
     parser = _build_parser()

@@ -9,6 +9,7 @@ or corrupt line costs that line only and is reported with its file and line numb
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import glob
@@ -254,7 +255,9 @@ def _sniff(path: Path) -> _Plan | None:
         except json.JSONDecodeError:
             # A pretty-printed object (an Event Hubs body, a query API response),
             # or JSON Lines whose first line is damaged: the careful path decides.
-            return _Plan(path, "json" if not newline or "\n" in first_line else "jsonl", gz, size)
+            opening = first_line.strip()
+            pretty = not newline or opening in ("{", "[") or opening.endswith(("{", "[", ","))
+            return _Plan(path, "json" if pretty else "jsonl", gz, size)
         if not isinstance(first, dict):
             raise FlowLogError(
                 str(path), 1, "not NAT gateway flow logs (a JSON line that is not an object)"
@@ -527,34 +530,54 @@ def _careful(plan: _Plan) -> tuple[pl.DataFrame, list[Problem]]:
         try:
             document = json.loads(text)
         except json.JSONDecodeError as exc:
-            problems.append(Problem(file, exc.lineno, f"not valid JSON ({exc.msg})"))
+            if _looks_like_json_lines(text) or not text.strip().count("\n"):
+                _careful_lines(text, file, take, problems)
+            else:
+                problems.append(Problem(file, exc.lineno, f"not valid JSON ({exc.msg})"))
         else:
             # One document: a record is known by its position in it, not by a line.
             for index, record in enumerate(_records_of(document), start=1):
                 take(record, None, f"record {index}: ")
     else:
-        lines = text.split("\n")
-        last = len(lines) - (1 if lines and lines[-1] == "" else 0)
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                document = json.loads(line)
-            except json.JSONDecodeError:
-                torn = number == last and not text.endswith("\n")
-                reason = (
-                    "incomplete last line (the blob may still be being written)"
-                    if torn
-                    else "not valid JSON"
-                )
-                problems.append(Problem(file, number, reason))
-                continue
-            for record in _records_of(document):
-                take(record, number)
+        _careful_lines(text, file, take, problems)
     frame = norm.frame()
     if frame.height == 0 and not problems:
         problems.append(Problem(file, None, "no records"))
     return frame, problems
+
+
+def _looks_like_json_lines(text: str) -> bool:
+    """Whether most of the first lines are JSON objects on their own."""
+    sample = [line for line in text.split("\n", 21)[:20] if line.strip()]
+    good = 0
+    for line in sample:
+        with contextlib.suppress(json.JSONDecodeError):
+            good += isinstance(json.loads(line), dict)
+    return good * 2 > len(sample)
+
+
+def _careful_lines(
+    text: str, file: str, take: Callable[[object, int | None], None], problems: list[Problem]
+) -> None:
+    """JSON Lines, one at a time: a bad line costs that line and is reported."""
+    lines = text.split("\n")
+    last = len(lines) - (1 if lines and lines[-1] == "" else 0)
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            document = json.loads(line)
+        except json.JSONDecodeError:
+            torn = number == last and not text.endswith("\n")
+            reason = (
+                "incomplete last line (the blob may still be being written)"
+                if torn
+                else "not valid JSON"
+            )
+            problems.append(Problem(file, number, reason))
+            continue
+        for record in _records_of(document):
+            take(record, number)
 
 
 # --------------------------------------------------------------------------- one file
