@@ -494,7 +494,9 @@ def diagnose(
             )
         )
     snat = _snat_failures(metric_frame, gateways)
-    connection, cause = _connection_step(pair, snat, metric_frame is not None, records > 0)
+    connection, cause = _connection_step(
+        pair, snat, metric_frame is not None, overview.item(0, "first"), overview.item(0, "last")
+    )
     steps.append(connection)
     drops = dropped_packets(pair) if pair.height else dropped_packets(pair.clear())
     if drops.height:
@@ -524,12 +526,16 @@ def diagnose(
 
 
 def _connection_step(
-    pair: pl.DataFrame, snat: pl.DataFrame, have_metrics: bool, have_logs: bool
+    pair: pl.DataFrame,
+    snat: pl.DataFrame,
+    have_metrics: bool,
+    window_start: datetime | None,
+    window_end: datetime | None,
 ) -> tuple[DiagnosisStep, str]:
     """The connection step and, when it is a problem, its verdict."""
     failed = float(snat.get_column("total").sum()) if snat.height else 0.0
     if pair.is_empty():
-        if not have_logs:
+        if window_start is None:
             return DiagnosisStep(
                 "connection", "unknown", "no flow logs to look for the connection in"
             ), ""
@@ -550,23 +556,33 @@ def _connection_step(
         verdict = "snat_exhaustion" if failed else "never_established"
         return DiagnosisStep("connection", "problem", finding, snat), verdict
     first, last = pair.get_column("time").min(), pair.get_column("time").max()
-    if failed:
-        # Do the pair's flows vanish while connection attempts fail?
+    if failed and window_start is not None and window_end is not None:
+        # Do the pair's flows vanish while connection attempts fail? Compare the share of
+        # active minutes inside the failure episodes with the share outside them.
         active = pair.select(pl.col("time").dt.truncate("1m").unique())
         covered = active.join_where(
             snat, pl.col("time") >= pl.col("start"), pl.col("time") < pl.col("end")
         ).height
-        inside = snat.filter((pl.col("end") > first) & (pl.col("start") <= last))
-        episode_minutes = int(
-            inside.select(((pl.col("end") - pl.col("start")).dt.total_minutes()).sum()).item() or 0
+        end = window_end + timedelta(minutes=1)
+        clipped = snat.select(
+            minutes=(
+                pl.min_horizontal(pl.col("end"), pl.lit(end))
+                - pl.max_horizontal(pl.col("start"), pl.lit(window_start))
+            )
+            .dt.total_minutes()
+            .clip(lower_bound=0)
         )
-        if inside.height:
+        episode_minutes = int(clipped.get_column("minutes").sum())
+        outside_minutes = (end - window_start) / timedelta(minutes=1) - episode_minutes
+        rate = (active.height - covered) / outside_minutes if outside_minutes > 0 else 0.0
+        expected = rate * episode_minutes
+        if expected >= 1 and covered <= expected / 2:
             finding = (
                 f"SNATConnectionCount Failed = {failed:,.0f} in {snat.height} episode(s), "
-                f"first {_fmt(snat.item(0, 'start'))}-{_fmt(snat.item(0, 'end'))}; the pair had "
-                f"flows in {covered} of those {episode_minutes} minutes: new connections fail "
-                "on SNAT port exhaustion; add public IPs to the gateway, reuse connections "
-                "or shorten the idle timeout"
+                f"first {_fmt(snat.item(0, 'start'))}-{_fmt(snat.item(0, 'end'))}; the pair "
+                f"had flows in {covered} of those {episode_minutes} minutes (about "
+                f"{expected:.0f} expected): new connections fail on SNAT port exhaustion; "
+                "add public IPs to the gateway, reuse connections or shorten the idle timeout"
             )
             return DiagnosisStep("connection", "problem", finding, snat), "snat_exhaustion"
     return DiagnosisStep(

@@ -1,0 +1,163 @@
+"""Troubleshooting analyses on hand-computed frames (issue 3)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import polars as pl
+import pytest
+from analysis_frames import at, flow, frame, metrics
+
+import natlens
+
+GITHUB = {"github.com": ["140.82.121.4", "140.82.121.3"]}
+
+FLOWS = frame(
+    flow(at(0), "10.0.0.4", "140.82.121.4", sent=100, received=900),
+    flow(
+        at(1), "10.0.0.4", "140.82.121.3", sent=100, received=900, packets_sent=50, sent_dropped=5
+    ),
+    flow(at(1.5), "10.0.0.4", "140.82.121.3", packets_sent=50, received_dropped=5),
+    flow(
+        at(3), "10.0.0.4", "140.82.121.3", packets_sent=10, packets_received=30, received_dropped=10
+    ),
+    flow(at(2), "10.0.1.7", "2606:50c0:8000::154", sent=5, received=5),
+    flow(at(4), "10.0.0.5", "1.1.1.1", sent=5, received=5),
+)
+
+
+def test_find_flows_by_ip_cidr_hostname_and_window() -> None:
+    by_ip = natlens.find_flows(FLOWS, source="10.0.0.4", destination="140.82.121.4")
+    assert by_ip.height == 1
+    assert by_ip.schema == natlens.FLOW_SCHEMA
+    by_cidr = natlens.find_flows(FLOWS, source="10.0.0.0/24", destination="140.82.120.0/22")
+    assert by_cidr.height == 4
+    assert by_cidr.get_column("time").is_sorted()
+    by_host = natlens.find_flows(FLOWS, destination="GitHub.com", resolver=GITHUB)
+    assert by_host.height == 4
+    by_function = natlens.find_flows(FLOWS, destination="github.com", resolver=lambda h: GITHUB[h])
+    assert by_function.height == 4
+    windowed = natlens.find_flows(FLOWS, start=at(1), end=at(3))
+    assert windowed.get_column("time").to_list() == [at(1), at(1.5), at(2)]
+    v6 = natlens.find_flows(FLOWS, source=["10.0.1.0/24"], destination="2606:50c0::/32")
+    assert v6.get_column("destination_ip").to_list() == ["2606:50c0:8000::154"]
+    naive = natlens.find_flows(FLOWS, start="2026-11-02T00:03", end=dt.datetime(2026, 11, 2, 0, 4))
+    assert naive.height == 1
+
+
+def test_find_flows_bad_input_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match=re.escape("source: '10.0.0.256' is not a valid IP")):
+        natlens.find_flows(FLOWS, source="10.0.0.256")
+    with pytest.raises(ValueError, match="destination: '2001:db8::/200' is not a valid"):
+        natlens.find_flows(FLOWS, destination="2001:db8::/200")
+    with pytest.raises(ValueError, match="pass resolver="):
+        natlens.find_flows(FLOWS, destination="github.com")
+    with pytest.raises(ValueError, match="start: 'yesterday' is not an ISO"):
+        natlens.find_flows(FLOWS, start="yesterday")
+    with pytest.raises(ValueError, match=r"end: .* is not after start"):
+        natlens.find_flows(FLOWS, start=at(5), end=at(1))
+
+
+def test_dropped_packets_hand_computed() -> None:
+    result = natlens.dropped_packets(FLOWS)
+    assert result.height == 1
+    row = result.row(0, named=True)
+    assert (row["source_ip"], row["destination_ip"]) == ("10.0.0.4", "140.82.121.3")
+    assert row["packets_sent"] == 110
+    assert row["packets_received"] == 32
+    assert row["packets_sent_dropped"] == 5
+    assert row["packets_received_dropped"] == 15
+    assert row["packets_dropped"] == 20
+    assert row["drop_rate"] == pytest.approx(20 / 162)
+    assert row["first_drop"] == at(1)
+    assert row["last_drop"] == at(3)
+    assert row["drop_minutes"] == 2  # 00:01 (twice) and 00:03
+    assert row["minutes"] == [at(1), at(3)]
+    assert natlens.dropped_packets(FLOWS, source="10.0.0.5").height == 0
+
+
+def healthy_metrics(
+    minutes: int = 10, availability: float = 100.0
+) -> list[tuple[dt.datetime, str, str | None, float]]:
+    return [(at(m), "DatapathAvailability", None, availability) for m in range(minutes)]
+
+
+def test_diagnose_rate_limited_when_drops() -> None:
+    result = natlens.diagnose(
+        FLOWS,
+        source="10.0.0.4",
+        destination="github.com",
+        resolver=GITHUB,
+        metrics=metrics(*healthy_metrics()),
+    )
+    assert result.verdict == "rate_limited"
+    assert [s.status for s in result.steps] == ["ok", "ok", "ok", "problem"]
+    assert "rate limited" in result.summary
+    assert result.step("drops").evidence.height == 1
+    table = result.to_frame()
+    assert table.columns == ["step", "status", "finding"]
+    assert table.height == 4
+    assert "rate_limited" in str(result)
+
+
+def test_diagnose_healthy() -> None:
+    result = natlens.diagnose(
+        FLOWS, source="10.0.0.5", destination="1.1.1.1", metrics=metrics(*healthy_metrics())
+    )
+    assert result.verdict == "healthy"
+    assert result.step("health").status == "ok"
+    assert result.step("connection").evidence.height == 1
+
+
+def test_diagnose_never_established_without_and_with_snat_failures() -> None:
+    plain = natlens.diagnose(
+        FLOWS, source="10.0.0.4", destination="8.8.8.8", metrics=metrics(*healthy_metrics())
+    )
+    assert plain.verdict == "never_established"
+    assert "NSG" in plain.step("connection").finding
+    snat = metrics(*healthy_metrics(), (at(2), "SNATConnectionCount", "Failed", 40.0))
+    failing = natlens.diagnose(FLOWS, source="10.0.0.4", destination="8.8.8.8", metrics=snat)
+    assert failing.verdict == "snat_exhaustion"
+    assert failing.step("connection").evidence.get_column("total").to_list() == [40.0]
+
+
+def test_diagnose_snat_episode_while_flows_exist() -> None:
+    steady = frame(
+        *[flow(at(m), "10.0.0.8", "151.101.1.1", sent=10) for m in range(30) if not 10 <= m < 15]
+    )
+    snat = metrics(
+        *healthy_metrics(30),
+        (at(10), "SNATConnectionCount", "Failed", 10.0),
+        (at(12), "SNATConnectionCount", "Failed", 5.0),
+        (at(14), "SNATConnectionCount", "Failed", 1.0),
+        (at(12), "SNATConnectionCount", "Attempted", 500.0),
+    )
+    result = natlens.diagnose(steady, source="10.0.0.8", destination="151.101.1.1", metrics=snat)
+    assert result.verdict == "snat_exhaustion"
+    assert result.step("connection").evidence.rows() == [(at(10), at(15), 16.0)]
+    assert "flows in 0 of those 5 minutes" in result.summary
+    # the same failures while the pair keeps flowing: not the cause of its trouble
+    busy = pl.concat(
+        [steady, frame(*[flow(at(m), "10.0.0.8", "151.101.1.1") for m in range(10, 15)])]
+    )
+    assert natlens.diagnose(busy, source="10.0.0.8", metrics=snat).verdict == "healthy"
+
+
+def test_diagnose_unhealthy_gateway_comes_first() -> None:
+    low = metrics(*[(at(m), "DatapathAvailability", None, 50.0) for m in range(20)])
+    result = natlens.diagnose(FLOWS, source="10.0.0.4", destination="140.82.121.3", metrics=low)
+    assert result.verdict == "gateway_unhealthy"
+    assert "also a problem: drops" in result.summary
+
+
+def test_diagnose_without_metrics_or_logs() -> None:
+    unknown = natlens.diagnose(FLOWS, source="10.0.0.5", destination="1.1.1.1")
+    assert unknown.step("health").status == "unknown"
+    assert unknown.verdict == "healthy"
+    empty = natlens.diagnose(natlens.FLOW_SCHEMA.to_frame(eager=True), source="10.0.0.5")
+    assert empty.verdict == "no_flow_logs"
+    with pytest.raises(ValueError, match="metrics: missing column"):
+        natlens.diagnose(FLOWS, metrics=pl.DataFrame({"time": [at(0)]}))
+    with pytest.raises(KeyError, match="no step 'dns'"):
+        unknown.step("dns")
