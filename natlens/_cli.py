@@ -111,6 +111,109 @@ def _run_triage(args: argparse.Namespace) -> int:
 _COMMANDS.append(_add_triage)
 
 
+def _add_samples(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "samples",
+        help="write the sample data (flow logs, metrics, side files, answer key) to a folder",
+        description="Generate a deterministic sample data set: flow logs in the storage-account "
+        "layout, gateway metrics, inventory, allowlist, Service Tags, hostnames and an answer "
+        "key of the planted events. The defaults reproduce the shipped data/samples.",
+    )
+    parser.add_argument("--out", required=True, metavar="DIR", help="folder to write")
+    parser.add_argument("--seed", type=int, default=None, help="random seed (default: shipped)")
+    parser.add_argument("--days", type=int, default=7, help="number of days (default 7)")
+    parser.add_argument("--vms", type=int, default=100, help="number of VMs (default 100)")
+    parser.add_argument(
+        "--start", default=None, help="first day, YYYY-MM-DD, UTC (default: 2026-11-09)"
+    )
+    parser.add_argument("--force", action="store_true", help="replace earlier sample files")
+    parser.set_defaults(handler=_run_samples)
+
+
+def _run_samples(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from natlens._samples import DEFAULT_SEED, DEFAULT_START, generate_samples
+
+    try:
+        start = DEFAULT_START
+        if args.start is not None:
+            try:
+                start = datetime.strptime(args.start, "%Y-%m-%d").replace(tzinfo=UTC)
+            except ValueError:
+                raise ValueError(f"--start must be a date YYYY-MM-DD, got {args.start!r}") from None
+        summary = generate_samples(
+            args.out,
+            seed=DEFAULT_SEED if args.seed is None else args.seed,
+            start=start,
+            days=args.days,
+            vms=args.vms,
+            overwrite=args.force,
+        )
+    except (ValueError, FileExistsError, OSError) as exc:
+        print(f"natlens samples: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"wrote {summary.records:,} flow records in {summary.blobs} blobs, "
+        f"{summary.metrics_rows:,} metric rows and the side files to {summary.directory} "
+        f"({summary.bytes_written / 1e6:.1f} MB); planted: {', '.join(summary.events)}"
+    )
+    return 0
+
+
+_COMMANDS.append(_add_samples)
+
+
+def _add_sync(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "sync",
+        help="download flow-log blobs of a time range into a local cache and Parquet store",
+        description="Bring the flow-log container's blobs for a time range into a local cache "
+        "(a mirror, a manifest and a Parquet store read by natlens.scan_parquet). Only new or "
+        "grown blobs are downloaded; an interrupted sync is safe to run again. Credentials: "
+        "--connection-string, or the AZURE_STORAGE_CONNECTION_STRING environment variable, or "
+        "--account-url with a SAS in its query string or an Azure login "
+        "(DefaultAzureCredential). They are never printed or cached.",
+    )
+    parser.add_argument("--cache", required=True, metavar="DIR", help="the local cache folder")
+    parser.add_argument("--account-url", default=None, help="https://<account>.blob.core...")
+    parser.add_argument(
+        "--connection-string",
+        default=None,
+        help="storage connection string (prefer the AZURE_STORAGE_CONNECTION_STRING variable)",
+    )
+    parser.add_argument(
+        "--container", default="insights-logs-natgatewayflowlogsv1", help="flow-log container"
+    )
+    parser.add_argument(
+        "--since",
+        default="24h",
+        help="start: ISO time (UTC if no zone) or a span back from now like 6h, 7d (default 24h)",
+    )
+    parser.add_argument("--until", default=None, help="end: ISO time (default: now)")
+    parser.add_argument(
+        "--gateway",
+        action="append",
+        default=None,
+        help="NAT gateway name or resource id to keep (repeatable; default all)",
+    )
+    parser.add_argument(
+        "--subscription", action="append", default=None, help="subscription id (repeatable)"
+    )
+    parser.add_argument("--workers", type=int, default=8, help="parallel downloads (default 8)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=_run_sync)
+
+
+def _run_sync(args: argparse.Namespace) -> int:
+    from natlens.azure._blob import run_sync
+
+    return run_sync(args)
+
+
+_COMMANDS.append(_add_sync)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``natlens`` command line and return its exit code."""
     parser = _build_parser()
