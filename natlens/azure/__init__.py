@@ -7,6 +7,7 @@ or a SAS; natlens never prints, logs or caches them.
 
 from __future__ import annotations
 
+from natlens.azure._blob import FLOW_CONTAINER, SyncReport, sync_blobs
 from natlens.azure._kql import flow_kql, kql_string
 from natlens.azure._loganalytics import (
     LogAnalyticsError,
@@ -18,8 +19,10 @@ from natlens.azure._loganalytics import (
 from natlens.azure._metrics import GATEWAY_METRICS, read_gateway_metrics
 
 __all__ = [
+    "FLOW_CONTAINER",
     "GATEWAY_METRICS",
     "LogAnalyticsError",
+    "SyncReport",
     "flow_kql",
     "kql_string",
     "read_gateway_metrics",
@@ -27,4 +30,5 @@ __all__ = [
     "read_log_analytics_resource",
     "scan_log_analytics",
     "scan_log_analytics_resource",
+    "sync_blobs",
 ]
