@@ -251,11 +251,12 @@ def read_allowlist(source: PathLike | Sequence[str]) -> list[str]:
     >>> read_allowlist(["# approved", "10.0.0.0/8", "github.com  # code", "", "Storage"])
     ['10.0.0.0/8', 'github.com', 'Storage']
     """
+    file = isinstance(source, str | os.PathLike)
     if isinstance(source, str | os.PathLike):
-        where = os.fspath(source)
+        where = f"{os.fspath(source)}, line"
         lines = Path(source).read_text(encoding="utf-8").splitlines()
     else:
-        where, lines = "allowlist", list(source)
+        where, lines = "allowed", list(source)
     entries: list[str] = []
     for number, line in enumerate(lines, start=1):
         entry = line.split("#", 1)[0].strip()
@@ -265,9 +266,8 @@ def read_allowlist(source: PathLike | Sequence[str]) -> list[str]:
             try:
                 parse_prefixes([entry], argument="allowed")
             except ValueError:
-                raise ValueError(
-                    f"{where}, line {number}: {entry!r} is not a valid IP address or CIDR"
-                ) from None
+                place = f"{where} {number}" if file else f"{where}[{number - 1}]"
+                raise ValueError(f"{place}: {entry!r} is not a valid IP address or CIDR") from None
         entries.append(entry)
     return entries
 
