@@ -22,6 +22,8 @@ from natlens._files import (
     read_flowlogs,
     scan_flowlogs,
 )
+from natlens._metrics import read_metrics
+from natlens._samples import SampleData, SampleSummary, generate_samples, sample_data
 from natlens._store import scan_parquet, write_parquet
 from natlens._triage import triage
 
@@ -63,6 +65,8 @@ __all__ = [
     "FlowLogWarning",
     "LoadReport",
     "Problem",
+    "SampleData",
+    "SampleSummary",
     "canonical_ip",
     "check_allowlist",
     "cost",
@@ -73,6 +77,7 @@ __all__ = [
     "find_exfiltration",
     "find_flows",
     "find_spikes",
+    "generate_samples",
     "growth",
     "label_destinations",
     "label_sources",
@@ -82,7 +87,9 @@ __all__ = [
     "read_flowlogs",
     "read_hostnames",
     "read_inventory",
+    "read_metrics",
     "read_service_tags",
+    "sample_data",
     "scan_flowlogs",
     "scan_parquet",
     "top_destinations",
