@@ -494,9 +494,7 @@ def diagnose(
             )
         )
     snat = _snat_failures(metric_frame, gateways)
-    connection, cause = _connection_step(
-        pair, snat, metric_frame is not None, overview.item(0, "first"), overview.item(0, "last")
-    )
+    connection, cause = _connection_step(pair, snat, metric_frame is not None, records > 0)
     steps.append(connection)
     drops = dropped_packets(pair) if pair.height else dropped_packets(pair.clear())
     if drops.height:
@@ -525,17 +523,61 @@ def diagnose(
     return _conclude(steps, cause)
 
 
+CONTEXT = timedelta(hours=1)
+"""How far around a SNAT failure episode the pair's usual activity is measured."""
+MIN_EXPECTED_MINUTES = 5.0
+"""Active minutes the pair should have had in an episode before its absence is telling."""
+
+
+def _episode_activity(pair: pl.DataFrame, snat: pl.DataFrame) -> pl.DataFrame:
+    """Per SNAT failure episode: the pair's active minutes inside it and the expected count.
+
+    The expectation is the pair's share of active minutes in the hour before and the
+    hour after the episode, times the episode's length.
+    """
+    active = pair.select(minute=pl.col("time").dt.truncate("1m")).unique()
+    episodes = snat.with_row_index("episode").with_columns(
+        minutes=(pl.col("end") - pl.col("start")).dt.total_minutes()
+    )
+    inside = (
+        active.join_where(
+            episodes, pl.col("minute") >= pl.col("start"), pl.col("minute") < pl.col("end")
+        )
+        .group_by("episode")
+        .agg(pair_minutes=pl.len())
+    )
+    around = (
+        active.join_where(
+            episodes,
+            pl.col("minute") >= pl.col("start") - CONTEXT,
+            pl.col("minute") < pl.col("end") + CONTEXT,
+            (pl.col("minute") < pl.col("start")) | (pl.col("minute") >= pl.col("end")),
+        )
+        .group_by("episode")
+        .agg(context_minutes=pl.len())
+    )
+    context_length = 2 * CONTEXT / timedelta(minutes=1)
+    return (
+        episodes.join(inside, on="episode", how="left")
+        .join(around, on="episode", how="left")
+        .with_columns(
+            pl.col("pair_minutes", "context_minutes").fill_null(0).cast(pl.Int64),
+        )
+        .with_columns(
+            expected_minutes=pl.col("context_minutes") / context_length * pl.col("minutes")
+        )
+        .sort("start")
+        .select("start", "end", "minutes", "total", "pair_minutes", "expected_minutes")
+    )
+
+
 def _connection_step(
-    pair: pl.DataFrame,
-    snat: pl.DataFrame,
-    have_metrics: bool,
-    window_start: datetime | None,
-    window_end: datetime | None,
+    pair: pl.DataFrame, snat: pl.DataFrame, have_metrics: bool, have_logs: bool
 ) -> tuple[DiagnosisStep, str]:
     """The connection step and, when it is a problem, its verdict."""
     failed = float(snat.get_column("total").sum()) if snat.height else 0.0
     if pair.is_empty():
-        if window_start is None:
+        if not have_logs:
             return DiagnosisStep(
                 "connection", "unknown", "no flow logs to look for the connection in"
             ), ""
@@ -556,40 +598,36 @@ def _connection_step(
         verdict = "snat_exhaustion" if failed else "never_established"
         return DiagnosisStep("connection", "problem", finding, snat), verdict
     first, last = pair.get_column("time").min(), pair.get_column("time").max()
-    if failed and window_start is not None and window_end is not None:
-        # Do the pair's flows vanish while connection attempts fail? Compare the share of
-        # active minutes inside the failure episodes with the share outside them.
-        active = pair.select(pl.col("time").dt.truncate("1m").unique())
-        covered = active.join_where(
-            snat, pl.col("time") >= pl.col("start"), pl.col("time") < pl.col("end")
-        ).height
-        end = window_end + timedelta(minutes=1)
-        clipped = snat.select(
-            minutes=(
-                pl.min_horizontal(pl.col("end"), pl.lit(end))
-                - pl.max_horizontal(pl.col("start"), pl.lit(window_start))
-            )
-            .dt.total_minutes()
-            .clip(lower_bound=0)
+    if failed:
+        # Do the pair's flows vanish while connection attempts fail? Compare its active
+        # minutes in each failure episode with its activity in the hour around it.
+        episodes = _episode_activity(pair, snat)
+        vanished = episodes.filter(
+            (pl.col("expected_minutes") >= MIN_EXPECTED_MINUTES)
+            & (pl.col("pair_minutes") <= pl.col("expected_minutes") / 2)
         )
-        episode_minutes = int(clipped.get_column("minutes").sum())
-        outside_minutes = (end - window_start) / timedelta(minutes=1) - episode_minutes
-        rate = (active.height - covered) / outside_minutes if outside_minutes > 0 else 0.0
-        expected = rate * episode_minutes
-        if expected >= 1 and covered <= expected / 2:
+        if vanished.height:
+            first_bad = vanished.row(0, named=True)
             finding = (
-                f"SNATConnectionCount Failed = {failed:,.0f} in {snat.height} episode(s), "
-                f"first {_fmt(snat.item(0, 'start'))}-{_fmt(snat.item(0, 'end'))}; the pair "
-                f"had flows in {covered} of those {episode_minutes} minutes (about "
-                f"{expected:.0f} expected): new connections fail on SNAT port exhaustion; "
-                "add public IPs to the gateway, reuse connections or shorten the idle timeout"
+                f"SNATConnectionCount Failed = {failed:,.0f} in {snat.height} episode(s); "
+                f"from {_fmt(first_bad['start'])} to {_fmt(first_bad['end'])} the pair had "
+                f"flows in {first_bad['pair_minutes']} of {first_bad['minutes']} minutes "
+                f"(about {first_bad['expected_minutes']:.0f} expected from the hour around): "
+                "new connections fail on SNAT port exhaustion; add public IPs to the "
+                "gateway, reuse connections or shorten the idle timeout"
             )
-            return DiagnosisStep("connection", "problem", finding, snat), "snat_exhaustion"
+            return DiagnosisStep("connection", "problem", finding, episodes), "snat_exhaustion"
+    note = (
+        f"; SNATConnectionCount Failed = {failed:,.0f} on the gateway in {snat.height} "
+        "episode(s), but this pair's flows did not clearly vanish then"
+        if failed
+        else ""
+    )
     return DiagnosisStep(
         "connection",
         "ok",
         f"{pair.height:,} records from source to destination between {_fmt(first)} and "
-        f"{_fmt(last)}: the connection is established",
+        f"{_fmt(last)}: the connection is established{note}",
         pair,
     ), ""
 

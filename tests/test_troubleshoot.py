@@ -123,25 +123,32 @@ def test_diagnose_never_established_without_and_with_snat_failures() -> None:
 
 
 def test_diagnose_snat_episode_while_flows_exist() -> None:
+    # a job active every minute for three hours, silent while SNAT attempts fail
     steady = frame(
-        *[flow(at(m), "10.0.0.8", "151.101.1.1", sent=10) for m in range(30) if not 10 <= m < 15]
+        *[flow(at(m), "10.0.0.8", "151.101.1.1", sent=10) for m in range(180) if not 60 <= m < 70]
     )
     snat = metrics(
-        *healthy_metrics(30),
-        (at(10), "SNATConnectionCount", "Failed", 10.0),
-        (at(12), "SNATConnectionCount", "Failed", 5.0),
-        (at(14), "SNATConnectionCount", "Failed", 1.0),
-        (at(12), "SNATConnectionCount", "Attempted", 500.0),
+        *healthy_metrics(180),
+        (at(60), "SNATConnectionCount", "Failed", 10.0),
+        (at(64), "SNATConnectionCount", "Failed", 5.0),
+        (at(69), "SNATConnectionCount", "Failed", 1.0),
+        (at(64), "SNATConnectionCount", "Attempted", 500.0),
     )
     result = natlens.diagnose(steady, source="10.0.0.8", destination="151.101.1.1", metrics=snat)
     assert result.verdict == "snat_exhaustion"
-    assert result.step("connection").evidence.rows() == [(at(10), at(15), 16.0)]
-    assert "flows in 0 of those 5 minutes" in result.summary
-    # the same failures while the pair keeps flowing: not the cause of its trouble
+    episodes = result.step("connection").evidence
+    assert episodes.rows() == [(at(60), at(70), 10, 16.0, 0, 10.0)]
+    assert "flows in 0 of 10 minutes (about 10 expected" in result.summary
+    # the same failures while the pair keeps flowing: noted, not the cause
     busy = pl.concat(
-        [steady, frame(*[flow(at(m), "10.0.0.8", "151.101.1.1") for m in range(10, 15)])]
+        [steady, frame(*[flow(at(m), "10.0.0.8", "151.101.1.1") for m in range(60, 70)])]
     )
-    assert natlens.diagnose(busy, source="10.0.0.8", metrics=snat).verdict == "healthy"
+    healthy = natlens.diagnose(busy, source="10.0.0.8", metrics=snat)
+    assert healthy.verdict == "healthy"
+    assert "did not clearly vanish" in healthy.step("connection").finding
+    # a pair that is rarely active around the episode says nothing either way
+    rare = frame(flow(at(0), "10.0.0.8", "151.101.1.1"), flow(at(170), "10.0.0.8", "151.101.1.1"))
+    assert natlens.diagnose(rare, source="10.0.0.8", metrics=snat).verdict == "healthy"
 
 
 def test_diagnose_unhealthy_gateway_comes_first() -> None:
