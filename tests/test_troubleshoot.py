@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import Any
 
 import polars as pl
 import pytest
@@ -168,3 +169,97 @@ def test_diagnose_without_metrics_or_logs() -> None:
         natlens.diagnose(FLOWS, metrics=pl.DataFrame({"time": [at(0)]}))
     with pytest.raises(KeyError, match="no step 'dns'"):
         unknown.step("dns")
+
+
+# -- the planted events of the sample week -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sample_metrics(samples: natlens.SampleData) -> pl.DataFrame:
+    return natlens.read_metrics(samples.metrics)
+
+
+def event(answer_key: dict[str, Any], kind: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(e for e in answer_key["events"] if e["kind"] == kind)
+    return found
+
+
+def test_planted_github_drops_are_rate_limiting(
+    sample_flows: pl.DataFrame,
+    sample_metrics: pl.DataFrame,
+    answer_key: dict[str, Any],
+    samples: natlens.SampleData,
+) -> None:
+    github = event(answer_key, "github_dropped_packets")
+    hosts = natlens.read_hostnames(samples.hostnames)
+    week = natlens.diagnose(
+        sample_flows,
+        source=github["vm_ip"],
+        destination=github["hostname"],
+        resolver=hosts,
+        metrics=sample_metrics,
+    )
+    assert week.verdict == "rate_limited"
+    assert week.step("health").status == "ok"
+    assert week.step("connection").status == "ok"
+    drops = week.step("drops").evidence
+    assert drops.get_column("destination_ip").to_list() == github["destination_ips"]
+    numbers = github["numbers"]
+    assert drops.item(0, "packets_received_dropped") == numbers["packets_received_dropped"]
+    assert drops.item(0, "packets_sent_dropped") == numbers["packets_sent_dropped"]
+    assert drops.item(0, "drop_minutes") == numbers["records_with_drops"]
+    day = natlens.diagnose(
+        sample_flows,
+        source=github["vm_ip"],
+        destination=github["destination_ips"],
+        metrics=sample_metrics,
+        start=github["start"][:10],
+        end=github["end"],
+    )
+    assert day.verdict == "rate_limited"
+
+
+def test_planted_snat_exhaustion(
+    sample_flows: pl.DataFrame,
+    sample_metrics: pl.DataFrame,
+    answer_key: dict[str, Any],
+    samples: natlens.SampleData,
+) -> None:
+    snat = event(answer_key, "snat_exhaustion")
+    hosts = natlens.read_hostnames(samples.hostnames)
+    for destination in (snat["hostname"], snat["destination_ips"]):
+        result = natlens.diagnose(
+            sample_flows,
+            source=snat["vm_ip"],
+            destination=destination,
+            resolver=hosts,
+            metrics=sample_metrics,
+        )
+        assert result.verdict == "snat_exhaustion"
+        assert result.step("health").status == "ok"  # availability dips, but stays above 90%
+        episodes = result.step("connection").evidence
+        assert episodes.height == 1
+        start = dt.datetime.fromisoformat(snat["start"])
+        end = dt.datetime.fromisoformat(snat["end"])
+        assert (episodes.item(0, "start"), episodes.item(0, "end")) == (start, end)
+        assert episodes.item(0, "total") == snat["numbers"]["snat_failed_total"]
+    direct = natlens.find_flows(
+        sample_flows,
+        source=snat["vm_ip"],
+        destination=snat["destination_ips"],
+        start=snat["start"],
+        end=snat["end"],
+    )
+    assert direct.height == snat["numbers"]["vm_records_during"]
+
+
+def test_planted_github_drops_in_dropped_packets(
+    sample_flows: pl.DataFrame, answer_key: dict[str, Any]
+) -> None:
+    github = event(answer_key, "github_dropped_packets")
+    top = natlens.dropped_packets(sample_flows).row(0, named=True)
+    assert (top["source_ip"], [top["destination_ip"]]) == (
+        github["vm_ip"],
+        github["destination_ips"],
+    )
+    assert top["drop_minutes"] == github["numbers"]["records_with_drops"]
