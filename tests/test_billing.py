@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 import polars as pl
 import pytest
 from analysis_frames import at, flow, frame
@@ -114,3 +117,50 @@ def test_explain_spike_bad_window() -> None:
         natlens.explain_spike(flows, (at(5), at(1)), **PRICE)
     with pytest.raises(ValueError, match="baseline: pass baseline= explicitly"):
         natlens.explain_spike(flows, (at(0), at(days=2)), **PRICE)
+
+
+# -- the planted billing spike of the sample week ------------------------------------------
+
+
+def test_planted_billing_spike(sample_flows: pl.DataFrame, answer_key: dict[str, Any]) -> None:
+    spike = next(e for e in answer_key["events"] if e["kind"] == "billing_spike")
+    start = dt.datetime.fromisoformat(spike["start"])
+    end = dt.datetime.fromisoformat(spike["end"])
+    spikes = natlens.find_spikes(sample_flows, every="1h")
+    top = spikes.row(0, named=True)
+    assert start.replace(minute=0) <= top["time"] < end
+    # every hour the upload fills completely stands out
+    inside = spikes.filter((pl.col("time") >= start) & (pl.col("time") < end)).height
+    assert inside >= (end - start).total_seconds() // 3600 - 1
+    explained = natlens.explain_spike(
+        sample_flows,
+        top["time"],
+        price_per_gb=answer_key["dataset"]["price_per_gb_usd"],
+        currency="USD",
+    )
+    culprit = explained.row(0, named=True)
+    assert culprit["source_ip"] == spike["vm_ip"]
+    assert [culprit["destination_ip"]] == spike["destination_ips"]
+    assert culprit["share"] > 0.5
+    whole = natlens.explain_spike(
+        sample_flows,
+        (start, end),
+        baseline=[(start - dt.timedelta(days=d), end - dt.timedelta(days=d)) for d in (1, -1, -2)],
+        price_per_gb=answer_key["dataset"]["price_per_gb_usd"],
+        currency="USD",
+        n=1,
+    )
+    numbers = spike["numbers"]
+    assert whole.item(0, "bytes_sent") == numbers["bytes_sent"]
+    upload = natlens.cost(
+        natlens.find_flows(
+            sample_flows,
+            source=spike["vm_ip"],
+            destination=spike["destination_ips"],
+            start=start,
+            end=end,
+        ),
+        price_per_gb=answer_key["dataset"]["price_per_gb_usd"],
+        currency="USD",
+    )
+    assert upload.item(0, "cost") == pytest.approx(numbers["cost_usd_at_0_045_per_gb"], abs=0.01)
