@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
+from typing import Any
 
+import polars as pl
 import pytest
 from analysis_frames import at, flow, frame
 
@@ -138,3 +141,71 @@ def test_find_exfiltration_upload_heavy_rare_destination() -> None:
         frame(*upload, *popular, *burst), max_sources=2, min_minutes=1
     )
     assert lenient.height == 4
+
+
+# -- the planted events of the sample week -------------------------------------------------
+
+
+def planted(answer_key: dict[str, Any], kind: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(e for e in answer_key["events"] if e["kind"] == kind)
+    return found
+
+
+def test_planted_unapproved_destinations(
+    sample_flows: pl.DataFrame, samples: natlens.SampleData, answer_key: dict[str, Any]
+) -> None:
+    violations = natlens.check_allowlist(
+        sample_flows,
+        samples.allowlist,
+        service_tags=samples.service_tags,
+        resolver=natlens.read_hostnames(samples.hostnames),
+    )
+    assert sorted(set(violations.get_column("destination_ip"))) == sorted(
+        answer_key["unapproved_destinations"]
+    )
+    upload = planted(answer_key, "unapproved_destination")
+    top = violations.row(0, named=True)  # ranked by bytes: the nightly upload first
+    assert (top["source_ip"], [top["destination_ip"]]) == (
+        upload["vm_ip"],
+        upload["destination_ips"],
+    )
+    assert top["records"] == upload["numbers"]["records"]
+    assert top["bytes_sent"] == upload["numbers"]["bytes_sent"]
+
+
+def test_planted_new_destination(sample_flows: pl.DataFrame, answer_key: dict[str, Any]) -> None:
+    days = answer_key["dataset"]["days"]
+    new = natlens.new_destinations(sample_flows, baseline=f"{days - 2}d")
+    assert sorted(new.get_column("destination_ip")) == sorted(
+        answer_key["new_destinations_last_two_days"]
+    )
+    honeycomb = planted(answer_key, "new_destination")
+    assert new.get_column("first_seen").min() == dt.datetime.fromisoformat(
+        honeycomb["numbers"]["first_seen"]
+    )
+    sources = set().union(*new.get_column("source_ips").to_list())
+    assert set(honeycomb["numbers"]["source_ips"]) == sources
+
+
+def test_planted_beacon(sample_flows: pl.DataFrame, answer_key: dict[str, Any]) -> None:
+    beacon = planted(answer_key, "beacon")
+    top = natlens.find_beacons(sample_flows).row(0, named=True)
+    assert (top["source_ip"], [top["destination_ip"]]) == (
+        beacon["vm_ip"],
+        beacon["destination_ips"],
+    )
+    assert top["contacts"] == beacon["numbers"]["contacts"]
+    assert top["interval_minutes"] == beacon["numbers"]["median_gap_minutes"]
+    assert top["score"] > 0.9
+
+
+def test_planted_upload_is_the_exfiltration_candidate(
+    sample_flows: pl.DataFrame, answer_key: dict[str, Any]
+) -> None:
+    upload = planted(answer_key, "unapproved_destination")
+    found = natlens.find_exfiltration(sample_flows)
+    assert found.select("source_ip", "destination_ip").rows()[0] == (
+        upload["vm_ip"],
+        upload["destination_ips"][0],
+    )
+    assert found.item(0, "bytes_sent") == upload["numbers"]["bytes_sent"]
