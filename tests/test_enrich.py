@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -153,3 +154,23 @@ def test_read_hostnames(tmp_path: Path) -> None:
     assert natlens.read_hostnames(path) == {"github.com": ["140.82.121.4", "2606:50c0::1"]}
     with pytest.raises(ValueError, match="holds a non-IP"):
         natlens.read_hostnames({"a.example": ["not-an-ip"]})
+
+
+# -- the sample week -----------------------------------------------------------------------
+
+
+def test_sample_labels(
+    sample_flows: pl.DataFrame, samples: natlens.SampleData, answer_key: dict[str, Any]
+) -> None:
+    labelled = natlens.label_destinations(sample_flows, service_tags=samples.service_tags)
+    assert labelled.height == sample_flows.height
+    spike = next(e for e in answer_key["events"] if e["kind"] == "billing_spike")
+    tags = labelled.filter(pl.col("destination_ip").is_in(spike["destination_ips"])).get_column(
+        "service_tag"
+    )
+    assert set(tags) == {spike["destination_label"]}
+    with_vm = natlens.label_sources(sample_flows, inventory=samples.inventory)
+    assert with_vm.get_column("vm_name").null_count() == 0  # every source is in the inventory
+    beacon = next(e for e in answer_key["events"] if e["kind"] == "beacon")
+    names = with_vm.filter(pl.col("source_ip") == beacon["vm_ip"]).get_column("vm_name").unique()
+    assert names.to_list() == [beacon["vm_name"]]
