@@ -284,11 +284,13 @@ def nat_ip_usage(flows: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     Returns
     -------
     pl.DataFrame
-        One row per ``resource_id, nat_gateway_ip``: the totals, distinct ``flows``
-        (source/destination pairs), ``sources``, ``destinations``, the busiest minute
-        (``peak_records_per_minute``), ``share`` of the gateway's records and
-        ``imbalance`` (records over the gateway's mean per NAT IP: 1.0 is even, 2.0
-        twice the fair share). Sorted by gateway, then records descending.
+        One row per ``resource_id, nat_gateway_ip`` with its ``ip_version``: the
+        totals, distinct ``flows`` (source/destination pairs), ``sources``,
+        ``destinations``, the busiest minute (``peak_records_per_minute``), ``share``
+        of the records of the gateway's IPs of that version and ``imbalance`` (records
+        over their mean: 1.0 is even, 2.0 twice the fair share; IPv6 flows can only
+        use the IPv6 public IPs, so each version is compared apart). Sorted by gateway,
+        version, then records descending.
 
     Examples
     --------
@@ -310,14 +312,21 @@ def nat_ip_usage(flows: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
         pl.col("source_ip").n_unique().cast(pl.Int64).alias("sources"),
         pl.col("destination_ip").n_unique().cast(pl.Int64).alias("destinations"),
     )
-    per_gateway = pl.col("records").sum().over("resource_id")
+    # IPv6 flows can only leave through the IPv6 public IP: compare like with like.
+    family = ["resource_id", "ip_version"]
     return (
         usage.join(peak, on=keys, how="left", nulls_equal=True)
         .with_columns(
-            share=pl.col("records") / per_gateway,
-            imbalance=pl.col("records") / pl.col("records").mean().over("resource_id"),
+            ip_version=pl.when(pl.col("nat_gateway_ip").str.contains(":", literal=True))
+            .then(pl.lit(6, pl.UInt8))
+            .otherwise(pl.lit(4, pl.UInt8))
         )
-        .sort(["resource_id", "records", "nat_gateway_ip"], descending=[False, True, False])
+        .with_columns(
+            share=pl.col("records") / pl.col("records").sum().over(family),
+            imbalance=pl.col("records") / pl.col("records").mean().over(family),
+        )
+        .sort([*family, "records", "nat_gateway_ip"], descending=[False, False, True, False])
+        .select("resource_id", "nat_gateway_ip", "ip_version", pl.exclude(*keys, "ip_version"))
         .collect()
     )
 

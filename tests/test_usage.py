@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import polars as pl
 import pytest
 from analysis_frames import GW, at, flow, frame
@@ -97,6 +99,7 @@ def test_nat_ip_usage_imbalance() -> None:
     assert result.get_column("nat_gateway_ip").to_list() == ["20.1.1.2", "20.1.1.1"]
     busy = result.row(0, named=True)
     assert busy["resource_id"] == GW
+    assert busy["ip_version"] == 4
     assert busy["records"] == 3
     assert busy["flows"] == 2
     assert busy["sources"] == 2
@@ -136,3 +139,41 @@ def test_empty_input_gives_empty_results() -> None:
     assert natlens.traffic_over_time(empty).height == 0
     assert natlens.nat_ip_usage(empty).height == 0
     assert natlens.growth(empty).height == 0
+
+
+def test_nat_ip_usage_compares_each_ip_version_apart() -> None:
+    flows = frame(
+        *[flow(at(m), nat="20.1.1.1") for m in range(6)],
+        *[flow(at(m), nat="20.1.1.2") for m in range(2)],
+        flow(at(0), "fd00::4", "2001:db8::1", "2603:1020::28"),
+    )
+    result = natlens.nat_ip_usage(flows)
+    assert result.select("nat_gateway_ip", "ip_version", "share", "imbalance").rows() == [
+        ("20.1.1.1", 4, 0.75, 1.5),
+        ("20.1.1.2", 4, 0.25, 0.5),
+        ("2603:1020::28", 6, 1.0, 1.0),
+    ]
+    assert result.item(0, "peak_records_per_minute") == 1
+
+
+# -- the sample week -----------------------------------------------------------------------
+
+
+def test_sample_week_usage(sample_flows: pl.DataFrame, answer_key: dict[str, Any]) -> None:
+    spike = next(e for e in answer_key["events"] if e["kind"] == "billing_spike")
+    top = natlens.top_talkers(sample_flows, n=1).row(0, named=True)
+    assert top["source_ip"] == spike["vm_ip"]  # the bulk upload dominates the week
+    assert top["bytes_sent"] >= spike["numbers"]["bytes_sent"]
+    usage = natlens.nat_ip_usage(sample_flows)
+    public = {ip for gw in answer_key["dataset"]["gateways"] for ip in gw["public_ips"]}
+    assert set(usage.get_column("nat_gateway_ip")) == public
+    assert usage.get_column("records").sum() == answer_key["dataset"]["records"]
+    daily = natlens.growth(sample_flows, period="1d")
+    assert daily.height == answer_key["dataset"]["days"]
+    biggest = daily.sort("change_pct", descending=True, nulls_last=True).row(0, named=True)
+    assert biggest["period"].date().isoformat() == spike["start"][:10]
+    hourly = natlens.traffic_over_time(sample_flows, every="1h", by="source", n=3)
+    assert hourly.get_column("time").n_unique() == answer_key["dataset"]["days"] * 24
+    assert hourly.get_column("bytes").sum() == natlens.cost(
+        sample_flows, price_per_gb=1.0, currency="USD"
+    ).item(0, "bytes")
