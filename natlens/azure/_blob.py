@@ -471,6 +471,11 @@ def sync_blobs(
     return report
 
 
+def _etag(value: str | None) -> str:
+    """The etag without the quotes some answers wrap it in."""
+    return (value or "").strip().strip('"')
+
+
 def _plan(listed: Sequence[Any], manifest: _Manifest, report: SyncReport) -> list[_Job]:
     jobs: list[_Job] = []
     for blob in listed:
@@ -478,11 +483,11 @@ def _plan(listed: Sequence[Any], manifest: _Manifest, report: SyncReport) -> lis
         blob_type = str(getattr(blob.blob_type, "value", blob.blob_type))
         modified = blob.last_modified.astimezone(UTC).isoformat() if blob.last_modified else ""
         known = manifest.entries.get(blob.name)
-        args = (blob.name, blob.etag, int(blob.size), modified, blob_type)
+        args = (blob.name, _etag(blob.etag), int(blob.size), modified, blob_type)
         if known is None:
             report.blobs_new += 1
             jobs.append(_Job(*args, offset=0, kind="new"))
-        elif known.etag == blob.etag and known.blob_size == blob.size:
+        elif known.etag == _etag(blob.etag) and known.blob_size == blob.size:
             report.blobs_unchanged += 1
         elif (
             blob_type == "AppendBlob"
@@ -531,7 +536,7 @@ def _fetch(
             handle.flush()
             kept = _complete_length(handle, 0)
             handle.truncate(kept)
-        etag, blob_size = stream.properties.etag, int(stream.size)
+        etag, blob_size = _etag(stream.properties.etag), int(stream.size)
         os.replace(temporary, path)
     records = 0
     if kept:

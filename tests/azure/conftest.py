@@ -228,3 +228,37 @@ def make_metrics(hours: int = 3) -> pl.DataFrame:
                     rows.append((t, rid, "ByteCount", proto, direction, None, value))
                     rows.append((t, rid, "PacketCount", proto, direction, None, value // 700))
     return pl.DataFrame(rows, schema=METRICS_SCHEMA, orient="row")
+
+
+@pytest.fixture(scope="session")
+def azurite(node_tools: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real Azurite blob service, in memory, for the whole session."""
+    from blobfaults import Azurite
+
+    server = Azurite(node_tools, tmp_path_factory.mktemp("azurite"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def container(azurite: Any) -> Iterator[Any]:
+    """A fresh container (the flow-log name is per account, so a unique name per test)."""
+    import uuid
+
+    from azure.storage.blob import BlobServiceClient
+
+    service = BlobServiceClient.from_connection_string(azurite.connection_string)
+    client = service.create_container(f"flowlogs-{uuid.uuid4().hex[:12]}")
+    yield client
+    client.delete_container()
+    service.close()
+
+
+@pytest.fixture
+def proxy(azurite: Any) -> Iterator[Any]:
+    """A fault-injecting proxy in front of Azurite."""
+    from blobfaults import FaultProxy
+
+    server = FaultProxy(azurite.port)
+    yield server
+    server.close()

@@ -1,0 +1,321 @@
+"""Blob Storage sync against a real Azurite: prefixes, growth, torn lines, faults, kills."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import polars as pl
+import pytest
+from blobfaults import KEY, blob_name, file_blobs
+from conftest import GATEWAYS, START, make_flows
+
+import natlens
+from natlens._cli import main
+from natlens.azure import sync_blobs
+
+KEYS = [*natlens.FLOW_SCHEMA.names()]
+
+
+@pytest.fixture(scope="module")
+def blobs() -> dict[tuple[str, str], tuple[bytes, pl.DataFrame]]:
+    return file_blobs(make_flows(seed=3, hours=6))
+
+
+def _upload(container: Any, items: dict[tuple[str, str], tuple[bytes, pl.DataFrame]]) -> None:
+    for (rid, hour), (data, _) in items.items():
+        client = container.get_blob_client(blob_name(rid, hour))
+        client.create_append_blob()
+        client.append_block(data)
+
+
+def _hour(h: int) -> str:
+    t = START + timedelta(hours=h)
+    return f"y={t:%Y}/m={t:%m}/d={t:%d}/h={t:%H}/m=00"
+
+
+def _store(cache: Path) -> pl.DataFrame:
+    return natlens.scan_parquet(cache / "parquet").collect().sort(KEYS, nulls_last=True)
+
+
+def _expected(
+    items: dict[tuple[str, str], tuple[bytes, pl.DataFrame]], keys: list[tuple[str, str]]
+) -> pl.DataFrame:
+    frames = [items[k][1] for k in keys if k in items]
+    return pl.concat(frames).sort(KEYS, nulls_last=True)
+
+
+def _sync(cache: Path, conn: str, **options: Any) -> Any:
+    since = options.pop("since", START)
+    until = options.pop("until", START + timedelta(hours=6))
+    options.setdefault("retry_backoff", 0)
+    return sync_blobs(
+        cache,
+        since,
+        until,
+        connection_string=conn,
+        container=options.pop("container_name"),
+        progress=False,
+        **options,
+    )
+
+
+def test_sync_lists_only_the_prefixes_the_range_needs(
+    container: Any, proxy: Any, blobs: Any, tmp_path: Path
+) -> None:
+    _upload(container, blobs)
+    # Noise the sync must never list: another category's folders, an old day.
+    container.upload_blob("resourceId=/SUBSCRIPTIONS/X/other.json", b"{}")
+    old = GATEWAYS[0] + "/y=2024/m=01/d=01/h=00/m=00/PT1H.json"
+    container.get_blob_client("resourceId=" + old).upload_blob(b"")
+    cache = tmp_path / "cache"
+    report = _sync(
+        cache,
+        proxy.connection_string,
+        container_name=container.container_name,
+        since=START + timedelta(hours=1, minutes=20),
+        until=START + timedelta(hours=3),
+    )
+    # Hours 1 and 2 hold the range, hour 3 the records received late.
+    wanted = [(g, _hour(h)) for g in GATEWAYS for h in (1, 2, 3)]
+    assert _store(cache).equals(_expected(blobs, wanted))
+    assert report.blobs_new == report.blobs_seen == 9
+    assert report.prefixes_listed == 9
+    assert sorted(report.gateways) == sorted(GATEWAYS)
+    lists = [
+        parse_qs(urlsplit(e["path"]).query) for e in proxy.faults.log if "comp=list" in e["path"]
+    ]
+    prefixes = [q["prefix"][0] for q in lists]
+    assert all(p.startswith("resourceId=/SUBSCRIPTIONS/") for p in prefixes)
+    walks = [q["prefix"][0] for q in lists if "delimiter" in q]
+    # subscriptions; groups of each (X has none); gateways of each group
+    assert len(walks) == 1 + 3 + 2
+    hours = sorted(p for q in lists if "delimiter" not in q for p in q["prefix"])
+    assert hours == sorted(f"resourceId={g}/{_hour(h)[:-4]}" for g in GATEWAYS for h in (1, 2, 3))
+    assert "3 gateway(s), 9 blob(s) in range: 9 new, 0 grown" in str(report)
+
+    # Nothing changed: nothing is downloaded again.
+    before = len(proxy.faults.log)
+    again = _sync(
+        cache,
+        proxy.connection_string,
+        container_name=container.container_name,
+        since=START + timedelta(hours=1, minutes=20),
+        until=START + timedelta(hours=3),
+    )
+    assert again.blobs_unchanged == 9
+    assert again.bytes_downloaded == 0
+    assert not [e for e in proxy.faults.log[before:] if e["path"].split("?")[0].endswith(".json")]
+    assert _store(cache).equals(_expected(blobs, wanted))
+
+
+def test_gateway_filter(container: Any, blobs: Any, azurite: Any, tmp_path: Path) -> None:
+    _upload(container, blobs)
+    cache = tmp_path / "cache"
+    report = _sync(
+        cache,
+        azurite.connection_string,
+        container_name=container.container_name,
+        gateways=["ng-app", GATEWAYS[0].lower()],
+    )
+    assert report.gateways == sorted([GATEWAYS[0], GATEWAYS[2]])
+    wanted = [(g, _hour(h)) for g in (GATEWAYS[0], GATEWAYS[2]) for h in range(7)]
+    assert _store(cache).equals(_expected(blobs, wanted))
+
+
+def test_a_growing_blob_downloads_only_new_bytes_and_a_torn_line_is_not_lost(
+    container: Any, proxy: Any, blobs: Any, tmp_path: Path
+) -> None:
+    key = (GATEWAYS[1], _hour(2))
+    data, records = blobs[key]
+    lines = data.splitlines(keepends=True)
+    first, torn = b"".join(lines[:10]), lines[10][:37]
+    client = container.get_blob_client(blob_name(*key))
+    client.create_append_blob()
+    client.append_block(first + torn)
+    cache = tmp_path / "cache"
+    options = {
+        "container_name": container.container_name,
+        "since": START + timedelta(hours=2),
+        "until": START + timedelta(hours=2, minutes=30),
+    }
+    report = _sync(cache, proxy.connection_string, **options)
+    assert report.bytes_pending == len(torn)
+    assert _store(cache).equals(records[:10].sort(KEYS, nulls_last=True))
+    mirrored = (cache / "blobs" / blob_name(*key)).read_bytes()
+    assert mirrored == first
+
+    # The writer finishes the line and appends more.
+    client.append_block(lines[10][37:] + b"".join(lines[11:25]))
+    start = len(proxy.faults.log)
+    grown = _sync(cache, proxy.connection_string, **options)
+    assert (grown.blobs_grown, grown.blobs_new, grown.bytes_pending) == (1, 0, 0)
+    gets = [e for e in proxy.faults.log[start:] if e["method"] == "GET" and ".json" in e["path"]]
+    assert [g["range"] for g in gets] == [f"bytes={len(first)}-{len(b''.join(lines[:25])) - 1}"]
+    assert grown.bytes_downloaded == len(b"".join(lines[10:25]))
+    assert _store(cache).equals(records[:25].sort(KEYS, nulls_last=True))
+    assert (cache / "blobs" / blob_name(*key)).read_bytes() == b"".join(lines[:25])
+
+
+def test_transient_errors_and_throttling_are_retried(
+    container: Any, proxy: Any, blobs: Any, tmp_path: Path
+) -> None:
+    items = {k: v for k, v in blobs.items() if k[1] in (_hour(0), _hour(1))}
+    _upload(container, items)
+
+    def rule(n: int, method: str, path: str) -> tuple[Any, float] | None:
+        if n % 3 == 1:
+            return (503, 1) if n % 2 else (500, 0)
+        return None
+
+    proxy.faults.rule = rule
+    cache = tmp_path / "cache"
+    report = _sync(
+        cache,
+        proxy.connection_string,
+        container_name=container.container_name,
+        until=START + timedelta(minutes=50),
+        max_workers=2,
+    )
+    assert report.blobs_new == len(items)
+    assert _store(cache).equals(_expected(items, list(items)))
+    log = proxy.faults.log
+    assert {e.get("status") for e in log} >= {500, 503, 200}
+    # A 503 with Retry-After: 1 is retried after a second, not at once.
+    waits = [
+        later["at"] - e["at"]
+        for e in log
+        if e.get("status") == 503
+        for later in log[e["n"] + 1 :]
+        if later["path"] == e["path"] and later["method"] == e["method"]
+    ]
+    assert waits
+    assert min(waits) >= 0.9
+
+
+def _run_cli(cache: Path, conn: str, container: str, *extra: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "AZURE_STORAGE_CONNECTION_STRING": conn}
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "natlens._cli",
+            "sync",
+            "--cache",
+            str(cache),
+            "--container",
+            container,
+            "--since",
+            START.isoformat(),
+            "--until",
+            (START + timedelta(hours=6)).isoformat(),
+            "--no-progress",
+            *extra,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def test_a_killed_sync_leaves_the_cache_consistent(
+    container: Any, proxy: Any, azurite: Any, blobs: Any, tmp_path: Path
+) -> None:
+    half = {k: (v[0][: len(v[0]) // 2], v[1]) for k, v in blobs.items()}
+    _upload(container, half)
+    cache = tmp_path / "cache"
+    name = container.container_name
+
+    # 1. Killed while a body is half transferred.
+    proxy.faults.rule = lambda n, method, path: (
+        ("stall", 30) if method == "GET" and ".json" in path and n > 12 else None
+    )
+    process = _run_cli(cache, proxy.connection_string, name, "--workers", "2")
+    assert proxy.faults.stalled.wait(60), process.communicate()
+    time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+
+    # 2. The blobs grow (a torn line each), then more syncs are killed at random moments.
+    for (rid, hour), (data, _) in blobs.items():
+        container.get_blob_client(blob_name(rid, hour)).append_block(data[len(data) // 2 :])
+    proxy.faults.stalled.clear()
+    proxy.faults.rule = lambda n, method, path: ("stall", 0.05) if method == "GET" else None
+    rng = random.Random(5)
+    for _ in range(3):
+        process = _run_cli(cache, proxy.connection_string, name, "--workers", "3")
+        time.sleep(rng.uniform(1.0, 2.5))
+        process.send_signal(signal.SIGKILL)
+        process.communicate()
+
+    # 3. A sync left to finish: every record exactly once.
+    report = _sync(cache, azurite.connection_string, container_name=name)
+    assert report.bytes_pending == 0
+    assert _store(cache).equals(_expected(blobs, list(blobs)))
+    for (rid, hour), (data, _) in blobs.items():
+        assert (cache / "blobs" / blob_name(rid, hour)).read_bytes() == data
+    again = _sync(cache, azurite.connection_string, container_name=name)
+    assert again.blobs_unchanged == len(blobs)
+
+
+def test_cli_sync_and_credentials_stay_out_of_the_cache(
+    container: Any, azurite: Any, blobs: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    items = {k: v for k, v in blobs.items() if k[1] == _hour(4)}
+    _upload(container, items)
+    cache = tmp_path / "cache"
+    code = main(
+        [
+            "sync",
+            "--cache",
+            str(cache),
+            "--connection-string",
+            azurite.connection_string,
+            "--container",
+            container.container_name,
+            "--since",
+            (START + timedelta(hours=4)).isoformat(),
+            "--until",
+            "2025-11-04T04:30",
+            "--gateway",
+            "NG-WEU-2",
+            "--no-progress",
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "1 gateway(s), 1 blob(s) in range: 1 new" in out
+    expected = _expected(items, [(GATEWAYS[1], _hour(4))])
+    got = natlens.scan_parquet(cache / "parquet").collect().sort(KEYS, nulls_last=True)
+    assert got.equals(expected)
+    secrets = (KEY, KEY[:20], "AccountKey", "SharedKey")
+    for path in cache.rglob("*"):
+        if path.is_file():
+            text = path.read_bytes()
+            assert not any(s.encode() in text for s in secrets), path
+    assert not any(s in out + err for s in secrets)
+
+    code = main(["sync", "--cache", str(cache), "--since", "yesterday", "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert "--since 'yesterday' is neither an ISO time" in err
+
+
+def test_sync_arguments_are_checked(tmp_path: Path, azurite: Any) -> None:
+    with pytest.raises(ValueError, match="since must be a timezone-aware"):
+        sync_blobs(
+            tmp_path, START.replace(tzinfo=None), connection_string=azurite.connection_string
+        )
+    with pytest.raises(ValueError, match=r"pass account_url \(with a credential or a SAS\)"):
+        sync_blobs(tmp_path, START)
+    with pytest.raises(ValueError, match="not a valid storage connection string") as info:
+        sync_blobs(tmp_path, START, connection_string="AccountKey=" + KEY)
+    assert KEY not in str(info.value)
