@@ -262,13 +262,16 @@ def longest_prefix_match(
         .drop_nulls()
         .pipe(with_ip_fields, column)
         .drop_nulls("version")
+        .collect()
     )
-    parts: list[pl.LazyFrame] = []
-    for version, length in prefixes.select("version", "length").unique().rows():
-        mask_hi, mask_lo = _masks(version, length)
-        table = prefixes.lazy().filter(
-            (pl.col("version") == version) & (pl.col("length") == length)
-        )
+    payload = [c for c in prefixes.columns if c not in (column, "version")]
+    # One row per network: among equal prefixes the tie-break winner, so each join is 1:1.
+    best = prefixes.sort(["version", "length", "net_hi", "net_lo", *tie_break]).unique(
+        ["version", "length", "net_hi", "net_lo"], keep="first", maintain_order=True
+    )
+    parts: list[pl.DataFrame] = []
+    for (version, length), table in best.group_by(["version", "length"]):
+        mask_hi, mask_lo = _masks(int(version), int(length))
         keyed = distinct.filter(pl.col("version") == version).select(
             column,
             net_hi=pl.col("hi") & pl.lit(mask_hi, _U64),
@@ -277,15 +280,14 @@ def longest_prefix_match(
         parts.append(keyed.join(table.drop("version"), on=["net_hi", "net_lo"], how="inner"))
     if not parts:
         empty = prefixes.clear().with_columns(pl.lit(None, pl.String).alias(column))
-        return empty.lazy().select(column, *[c for c in prefixes.columns if c != "version"])
+        return empty.lazy().select(column, *payload)
     matched = pl.concat(parts, how="vertical")
     return (
-        matched.sort(
-            [column, "length", *tie_break], descending=[False, True, *([False] * len(tie_break))]
-        )
+        matched.lazy()
+        .sort([column, "length"], descending=[False, True])
         .group_by(column, maintain_order=True)
         .first()
-        .select(column, *[c for c in prefixes.columns if c not in (column, "version")])
+        .select(column, *payload)
     )
 
 
