@@ -553,9 +553,9 @@ def test_beacon(raw: pl.DataFrame, events: dict[str, dict[str, Any]]) -> None:
     assert talk.height == numbers["contacts"]
     gap = pl.col("time").diff().dt.total_minutes()
     median_gap, regular, span, most_sent, most_received = talk.select(
-        gap.median(),
+        gap.median().alias("median_gap"),
         gap.drop_nulls().is_between(4, 6).mean().alias("regular"),
-        pl.col("time").max() - pl.col("time").min(),
+        (pl.col("time").max() - pl.col("time").min()).alias("span"),
         pl.col("bytes_sent").max(),
         pl.col("bytes_received").max(),
     ).row(0)
