@@ -7,6 +7,7 @@ tests do not lean on the loaders they help to test; one test checks the loader a
 from __future__ import annotations
 
 import dataclasses
+import doctest
 import gzip
 import hashlib
 import io
@@ -21,6 +22,7 @@ import polars as pl
 import pytest
 
 import natlens
+from natlens import _metrics, _samples
 from natlens._cli import main
 
 WEEK_START = datetime(2026, 11, 9, tzinfo=UTC)
@@ -713,6 +715,13 @@ def test_read_flowlogs_reads_the_samples_as_the_raw_json_says(
     expected = raw.select(columns).sort(columns)
     assert sample_flows.schema == natlens.FLOW_SCHEMA
     assert sample_flows.sort(columns).equals(expected)
+
+
+@pytest.mark.parametrize("module", [_samples, _metrics])
+def test_docstring_examples_run(module: Any) -> None:
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0
+    assert result.failed == 0
 
 
 # -- read_metrics -----------------------------------------------------------------------
