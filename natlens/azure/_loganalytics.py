@@ -41,8 +41,25 @@ MAX_ROWS = 500_000
 MAX_CONCURRENCY = 5
 
 
-class LogAnalyticsError(RuntimeError):
+class _QueryError(RuntimeError):
+    """A KQL query failed, or a window's full answer could not be obtained."""
+
+
+class LogAnalyticsError(_QueryError):
     """A Log Analytics query failed, or a window's full answer could not be obtained."""
+
+
+class DataExplorerError(_QueryError):
+    """An Azure Data Explorer query failed, or a window's full answer could not be obtained."""
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """One query's answer: the first table, or why it is not whole."""
+
+    columns: list[str]
+    rows: list[list[Any]]
+    partial: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,8 +71,8 @@ class _Window:
         return f"[{self.start.isoformat()}, {self.end.isoformat()})"
 
 
-# (query, window or None) -> result of LogsQueryClient.query_workspace/query_resource
-_Runner = Callable[[str, "_Window | None"], Any]
+# (query, window or None) -> the answer; raises a _QueryError when the query fails.
+_Runner = Callable[[str, "_Window | None"], _Answer]
 
 
 def _client(credential: Any, endpoint: str | None) -> Any:
@@ -88,17 +105,26 @@ def _runner(
         extra["enforce_https"] = False
     call = client.query_resource if resource else client.query_workspace
 
-    def run(query: str, window: _Window | None) -> Any:
+    def run(query: str, window: _Window | None) -> _Answer:
         from azure.core.exceptions import HttpResponseError
+        from azure.monitor.query import LogsQueryStatus
 
         timespan = None if window is None else (window.start, window.end)
         try:
-            return call(target, query, timespan=timespan, **extra)
+            result = call(target, query, timespan=timespan, **extra)
         except HttpResponseError as err:
             where = "" if window is None else f" for window {window}"
             raise LogAnalyticsError(
                 f"Log Analytics query on {target}{where} failed: {_error_text(err)}"
             ) from None
+        if result.status != LogsQueryStatus.SUCCESS:
+            error = result.partial_error
+            reason = f"{getattr(error, 'code', '')} {getattr(error, 'message', '')}".strip()
+            return _Answer([], [], partial=f"partial answer: {reason}")
+        if not result.tables:
+            return _Answer([], [])
+        table = result.tables[0]
+        return _Answer(list(table.columns), [list(row) for row in table.rows])
 
     return run
 
@@ -110,27 +136,23 @@ def _error_text(err: Any) -> str:
     return f"{code} {message}".strip()
 
 
-def _discover(run: _Runner, table: str | None) -> TableColumns:
-    from azure.monitor.query import LogsQueryStatus
-
+def _discover(run: _Runner, table: str | None, error: type[_QueryError]) -> TableColumns:
     tried: list[str] = []
     for name in (table,) if table is not None else FLOW_TABLES:
         try:
-            result = run(schema_query(name), None)
-        except LogAnalyticsError as err:
+            answer = run(schema_query(name), None)
+        except _QueryError as err:
             tried.append(f"{name}: {err}")
             continue
-        if result.status != LogsQueryStatus.SUCCESS or not result.tables:
-            tried.append(f"{name}: no schema in the answer")
+        if answer.partial is not None or not answer.rows:
+            tried.append(f"{name}: no schema in the answer ({answer.partial or 'empty'})")
             continue
-        names = [str(row[0]) for row in result.tables[0].rows]
-        return column_map(name, names)
-    raise LogAnalyticsError("no flow-log table found; tried " + "; ".join(tried))
+        return column_map(name, [str(row[0]) for row in answer.rows])
+    raise error("no flow-log table found; tried " + "; ".join(tried))
 
 
-def _to_frame(table: Any) -> pl.DataFrame:
-    names = list(table.columns)
-    rows = [list(row) for row in table.rows]
+def _to_frame(answer: _Answer) -> pl.DataFrame:
+    names, rows = answer.columns, answer.rows
     if not rows:
         return empty_flows()
     frame = pl.DataFrame(rows, schema=names, orient="row", infer_schema_length=None)
@@ -175,8 +197,10 @@ def _fetch(
     max_concurrency: int,
     max_rows: int,
     progress: bool | None,
+    error: type[_QueryError] = LogAnalyticsError,
+    label: str = "Log Analytics",
+    concurrency_limit: int = MAX_CONCURRENCY,
 ) -> pl.DataFrame:
-    from azure.monitor.query import LogsQueryStatus
     from tqdm.auto import tqdm
 
     for argument, value in (("start", start), ("end", end)):
@@ -185,10 +209,14 @@ def _fetch(
     start, end = start.astimezone(UTC), end.astimezone(UTC)
     if end <= start:
         raise ValueError(f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
-    if not 1 <= max_concurrency <= MAX_CONCURRENCY:
+    if not 1 <= max_concurrency <= concurrency_limit:
         raise ValueError(
-            f"max_concurrency={max_concurrency} must be between 1 and {MAX_CONCURRENCY}: "
-            "Log Analytics answers 429 beyond five concurrent queries per user"
+            f"max_concurrency={max_concurrency} must be between 1 and {concurrency_limit}"
+            + (
+                ": Log Analytics answers 429 beyond five concurrent queries per user"
+                if concurrency_limit == MAX_CONCURRENCY
+                else ""
+            )
         )
     if not 1 <= max_rows <= MAX_ROWS:
         raise ValueError(f"max_rows={max_rows} must be between 1 and {MAX_ROWS}")
@@ -198,7 +226,7 @@ def _fetch(
     if window < step or window % step:
         raise ValueError(f"window={window} must be a whole multiple of the grain {step}")
 
-    columns = _discover(run, table)
+    columns = _discover(run, table, error)
 
     def query(w: _Window) -> str:
         return build_flow_query(
@@ -218,21 +246,17 @@ def _fetch(
     bar = tqdm(
         total=len(pending),
         unit="window",
-        desc="Log Analytics",
+        desc=label,
         disable=None if progress is None else not progress,
     )
 
     def one(w: _Window) -> tuple[_Window, pl.DataFrame | None, str]:
-        result = run(query(w), w)
-        if result.status == LogsQueryStatus.SUCCESS:
-            table_ = result.tables[0] if result.tables else None
-            rows = 0 if table_ is None else len(table_.rows)
-            if rows < max_rows:
-                return w, (empty_flows() if table_ is None else _to_frame(table_)), ""
+        answer = run(query(w), w)
+        if answer.partial is not None:
+            return w, None, answer.partial
+        if len(answer.rows) >= max_rows:
             return w, None, f"the answer reached the {max_rows}-row cap"
-        error = result.partial_error
-        reason = f"partial answer: {getattr(error, 'code', '')} {getattr(error, 'message', '')}"
-        return w, None, reason.strip()
+        return w, _to_frame(answer), ""
 
     try:
         with ThreadPoolExecutor(max_workers=max_concurrency) as pool:
@@ -252,7 +276,7 @@ def _fetch(
                     if halves is None:
                         for other in running:
                             other.cancel()
-                        raise LogAnalyticsError(
+                        raise error(
                             f"window {w} cannot be fetched whole ({reason}) and is already "
                             f"one grain ({step}) long; narrow the filters or use a rollup"
                         )
