@@ -12,8 +12,7 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from natlens._troubleshoot import TimeLike, time_bound
-from natlens._usage import TOTAL_COLUMNS as _TOTALS
-from natlens._usage import _fill_gaps, _group_column, as_lazy, totals
+from natlens._usage import TOTAL_COLUMNS, _fill_gaps, _group_column, as_lazy, summarise
 
 __all__ = ["cost", "explain_spike", "find_spikes"]
 
@@ -80,10 +79,7 @@ def cost(
     if every is not None:
         lazy = lazy.with_columns(pl.col("time").dt.truncate(every))
         keys = ["time", *keys]
-    sums = [
-        e for e in totals() if e.meta.output_name() in ("bytes_sent", "bytes_received", "bytes")
-    ]
-    frame = lazy.group_by(keys).agg(sums) if keys else lazy.select(sums)
+    frame = summarise(lazy, keys).select(*keys, "bytes_sent", "bytes_received", "bytes")
     return (
         frame.with_columns(gb=pl.col("bytes") / BYTES_PER_GB)
         .with_columns(
@@ -152,13 +148,8 @@ def find_spikes(
     if width <= timedelta(0) or timedelta(days=1) % width:
         raise ValueError(f"every: {every!r} must divide a day evenly")
     lazy = as_lazy(flows)
-    buckets = lazy.group_by(pl.col("time").dt.truncate(every)).agg(*totals()).collect()
-    buckets = _fill_gaps(buckets, every, (), _TOTALS).select(
-        "time",
-        actual=pl.col("packets_sent") + pl.col("packets_received")
-        if metric == "packets"
-        else pl.col(metric),
-    )
+    buckets = summarise(lazy, [pl.col("time").dt.truncate(every)]).collect()
+    buckets = _fill_gaps(buckets, every, (), TOTAL_COLUMNS).select("time", actual=pl.col(metric))
     schema: dict[str, pl.DataType] = {
         "time": buckets.schema["time"],
         "actual": pl.Int64(),

@@ -74,20 +74,14 @@ def _zero(name: str) -> pl.Expr:
     return pl.col(name).fill_null(0)
 
 
-def totals() -> list[pl.Expr]:
-    """Aggregations of the counters (nulls count as zero) and the record count."""
-    return [
-        _zero("bytes_sent").sum().alias("bytes_sent"),
-        _zero("bytes_received").sum().alias("bytes_received"),
-        (_zero("bytes_sent") + _zero("bytes_received")).sum().alias("bytes"),
-        _zero("packets_sent").sum().alias("packets_sent"),
-        _zero("packets_received").sum().alias("packets_received"),
-        (_zero("packets_sent_dropped") + _zero("packets_received_dropped"))
-        .sum()
-        .alias("packets_dropped"),
-        pl.len().cast(pl.Int64).alias("records"),
-    ]
-
+_BASE_COLUMNS = (
+    "bytes_sent",
+    "bytes_received",
+    "packets_sent",
+    "packets_received",
+    "packets_sent_dropped",
+    "packets_received_dropped",
+)
 
 TOTAL_COLUMNS = (
     "bytes_sent",
@@ -95,9 +89,30 @@ TOTAL_COLUMNS = (
     "bytes",
     "packets_sent",
     "packets_received",
+    "packets",
     "packets_dropped",
     "records",
 )
+"""The totals every usage aggregation reports, in order."""
+
+
+def summarise(
+    lazy: pl.LazyFrame, keys: Sequence[str | pl.Expr] = (), *extra: pl.Expr
+) -> pl.LazyFrame:
+    """Group ``lazy`` by ``keys`` into :data:`TOTAL_COLUMNS` plus ``extra`` aggregations.
+
+    Only the raw counters are summed per row (a sum skips nulls: they count as zero);
+    the two-way totals are added after the aggregation, on the small result.
+    """
+    base = [pl.col(c).sum().alias(c) for c in _BASE_COLUMNS]
+    base.append(pl.len().cast(pl.Int64).alias("records"))
+    grouped = lazy.group_by(*keys).agg(*base, *extra) if keys else lazy.select(*base, *extra)
+    names = [k if isinstance(k, str) else k.meta.output_name() for k in keys]
+    return grouped.with_columns(
+        bytes=pl.col("bytes_sent") + pl.col("bytes_received"),
+        packets=pl.col("packets_sent") + pl.col("packets_received"),
+        packets_dropped=pl.col("packets_sent_dropped") + pl.col("packets_received_dropped"),
+    ).select(*names, *TOTAL_COLUMNS, *[e.meta.output_name() for e in extra])
 
 
 def _check_metric(by: str, argument: str = "by") -> str:
@@ -124,15 +139,26 @@ def _top(
     _check_n(n)
     _check_metric(by)
     lazy = as_lazy(flows)
+    counted = f"{other.split('_', 1)[0]}s"
     ranked = (
-        lazy.group_by(key)
-        .agg(*totals(), pl.col(other).n_unique().cast(pl.Int64).alias(f"{other.split('_', 1)[0]}s"))
+        summarise(lazy, [key])
         .with_columns(
             share=pl.when(pl.col(by).sum() > 0).then(pl.col(by) / pl.col(by).sum()).otherwise(0.0)
         )
         .sort([by, key], descending=[True, False], nulls_last=True)
     )
-    return (ranked.head(n) if n is not None else ranked).collect()
+    top = (ranked.head(n) if n is not None else ranked).collect()
+    # Distinct counterparts only for the groups kept: a second, filtered pass is far
+    # cheaper than a distinct count in every one of (maybe) hundreds of thousands.
+    kept = lazy if n is None else lazy.filter(pl.col(key).is_in(top.get_column(key).implode()))
+    distinct = (
+        kept.group_by(key).agg(pl.col(other).drop_nulls().n_unique().cast(pl.Int64).alias(counted))
+    ).collect()
+    return (
+        top.join(distinct, on=key, how="left", nulls_equal=True, maintain_order="left")
+        .with_columns(pl.col(counted).fill_null(0))
+        .select(key, *TOTAL_COLUMNS, counted, "share")
+    )
 
 
 def top_talkers(
@@ -254,7 +280,7 @@ def traffic_over_time(
     lazy = as_lazy(flows)
     bucket = pl.col("time").dt.truncate(every).alias("time")
     if by is None:
-        frame = lazy.group_by(bucket).agg(*totals()).collect()
+        frame = summarise(lazy, [bucket]).collect()
         return _fill_gaps(frame, every, (), TOTAL_COLUMNS).sort("time")
     column = _group_column(by)
     keep = (
@@ -269,8 +295,7 @@ def traffic_over_time(
     )
     frame = (
         lazy.with_columns(label.otherwise(pl.lit(OTHER)).alias(column))
-        .group_by(bucket, column)
-        .agg(*totals())
+        .pipe(summarise, [bucket, column])
         .collect()
     )
     return _fill_gaps(frame, every, (column,), TOTAL_COLUMNS).sort(
@@ -306,8 +331,9 @@ def nat_ip_usage(flows: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
         .group_by(keys)
         .agg(peak_records_per_minute=pl.col("n").max().cast(pl.Int64))
     )
-    usage = lazy.group_by(keys).agg(
-        *totals(),
+    usage = summarise(
+        lazy,
+        keys,
         pl.struct("source_ip", "destination_ip").n_unique().cast(pl.Int64).alias("flows"),
         pl.col("source_ip").n_unique().cast(pl.Int64).alias("sources"),
         pl.col("destination_ip").n_unique().cast(pl.Int64).alias("destinations"),
@@ -370,7 +396,7 @@ def growth(
     lazy = as_lazy(flows)
     keys = [] if by is None else [_group_column(by)]
     bucket = pl.col("time").dt.truncate(period).alias("time")
-    aggregated = lazy.group_by(bucket, *keys).agg(*totals()).collect()
+    aggregated = summarise(lazy, [bucket, *keys]).collect()
     filled = _fill_gaps(aggregated, period, keys, TOTAL_COLUMNS).rename({"time": "period"})
     over = keys or None
     index = pl.col("period").rank("dense").cast(pl.Float64)

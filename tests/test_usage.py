@@ -50,6 +50,16 @@ def test_top_talkers_n_and_by() -> None:
     ]
 
 
+def test_top_talkers_by_packets_and_distinct_counts_for_the_kept_rows() -> None:
+    by_packets = natlens.top_talkers(FLOWS, by="packets", n=None)
+    assert by_packets.select("source_ip", "packets", "destinations").rows() == [
+        ("10.0.0.4", 13, 2),
+        ("10.0.0.5", 4, 1),
+        ("10.0.0.6", 2, 1),
+    ]
+    assert natlens.top_talkers(FLOWS, by="packets", n=2).rows() == by_packets.head(2).rows()
+
+
 def test_top_destinations_counts_sources() -> None:
     result = natlens.top_destinations(FLOWS.lazy(), by="bytes")
     assert result.get_column("destination_ip").to_list() == ["1.1.1.1", "1.1.1.2", "2001:db8::9"]
