@@ -615,7 +615,7 @@ def _load_batch(batch: Sequence[_Plan], strict: bool) -> tuple[pl.DataFrame, lis
 
 
 _BATCH_FILES = 16
-_BATCH_BYTES = 256 * 1024 * 1024
+_BATCH_BYTES = 96 * 1024 * 1024
 
 
 def _batches(plans: Sequence[_Plan]) -> list[list[_Plan]]:
@@ -714,7 +714,7 @@ def _ordered(
         try:
             for plan in queue:
                 pending.append((plan, pool.submit(load, plan)))
-                if len(pending) >= 3:
+                if len(pending) >= 2:
                     done_plan, future = pending.pop(0)
                     yield done_plan, *future.result()
             while pending:

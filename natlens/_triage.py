@@ -26,6 +26,10 @@ def _table(frame: pl.DataFrame, columns: list[str], sizes: tuple[str, ...] = ())
     shown = frame.select(columns).with_columns(
         [pl.col(c).map_elements(_size, return_dtype=pl.String) for c in sizes]
     )
+    shown = shown.with_columns(
+        pl.col(pl.Float64).round(2),
+        pl.col(pl.Datetime).dt.strftime("%Y-%m-%d %H:%M"),
+    )
     widths = [max(len(c), *(len(str(v)) for v in shown.get_column(c))) for c in columns]
     lines = ["  " + "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
     for row in shown.iter_rows():
@@ -48,7 +52,8 @@ def triage(source: Source | pl.LazyFrame, *, n: int = 5) -> str:
         lazy, where = source, "frame"
     else:
         lazy = scan_flowlogs(source, report=report)
-        where = os.fspath(source) if isinstance(source, str | os.PathLike) else "sources"
+        items = [source] if isinstance(source, str | os.PathLike) else list(source)
+        where = ", ".join(os.fspath(item) for item in items)
     flows = lazy.collect()
     if flows.height == 0:
         return f"natlens triage: {where}\n  no records"
