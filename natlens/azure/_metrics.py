@@ -33,6 +33,8 @@ _DEFAULT = (
     "ByteCount",
 )
 _COLUMNS = {"Protocol": "protocol", "Direction": "direction", "ConnectionState": "connection_state"}
+# The Protocol dimension comes as IANA numbers; natlens spells it like read_metrics does.
+_PROTOCOLS = {"6": "TCP", "17": "UDP", "tcp": "TCP", "udp": "UDP"}
 _MARK = "/providers/microsoft.insights/metrics/"
 
 
@@ -69,7 +71,8 @@ def read_gateway_metrics(
     """Read NAT gateway metrics for one or more gateways as a tidy frame.
 
     One row per time, gateway, metric and dimension value, exactly
-    :data:`natlens.METRICS_SCHEMA` (the shape of the shipped ``metrics.csv.gz``), so
+    :data:`natlens.METRICS_SCHEMA` (the shape of the shipped ``metrics.csv.gz`` as
+    :func:`natlens.read_metrics` reads it: upper-case ids, protocols ``TCP``/``UDP``), so
     ``diagnose`` and the notebooks take it.
 
     Parameters
@@ -157,7 +160,9 @@ def read_gateway_metrics(
                                         point.timestamp,
                                         rid.upper(),
                                         metric.name,
-                                        dims.get("protocol"),
+                                        _PROTOCOLS.get(
+                                            dims.get("protocol") or "", dims.get("protocol")
+                                        ),
                                         dims.get("direction"),
                                         dims.get("connection_state"),
                                         amount,

@@ -43,12 +43,17 @@ def test_metrics_come_back_tidy_in_metrics_schema(
         ],
     )
     assert got.schema == METRICS_SCHEMA
+    # The API names protocols by number; natlens reads them as read_metrics does.
     expected = (
-        make_metrics().filter(pl.col("time") < end, pl.col("metric") != "PacketCount").sort(ORDER)
+        make_metrics()
+        .filter(pl.col("time") < end, pl.col("metric") != "PacketCount")
+        .with_columns(pl.col("protocol").replace({"6": "TCP", "17": "UDP"}))
+        .sort(ORDER)
     )
     assert got.sort(ORDER).equals(expected)
     failed = got.filter(metric="SNATConnectionCount", connection_state="Failed")
     assert failed.height == 2 * 120 * 3  # two protocols, 120 minutes, three gateways
+    assert set(got["protocol"].drop_nulls()) == {"TCP", "UDP"}
     # One batch request per subscription and metric, each with its own dimension split.
     log = metrics_server.state.log
     assert len(log) == 2 * 5
