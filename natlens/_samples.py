@@ -21,6 +21,7 @@ import os
 import random
 import shutil
 import statistics
+import textwrap
 import uuid
 from bisect import bisect_right
 from collections import defaultdict
@@ -521,9 +522,6 @@ def _rhythm(kind: str, local: datetime) -> float:
         return 0.85 * _CUSTOMER[(hour - 1) % 24] if weekend else _CUSTOMER[hour]
     if kind == "batch":
         return _BATCH[hour] * (0.6 if weekend else 1.0)
-    if kind == "patch":
-        # Windows Update: quiet, except after Patch Tuesday (second Tuesday, 18:00 UTC).
-        return 1.0
     raise ValueError(f"unknown rhythm {kind!r}")
 
 
@@ -1106,9 +1104,9 @@ def _background_sessions(rng: random.Random, world: _World) -> list[_Session]:
     local = [start + timedelta(hours=h + 1) for h in range(hours)]
     utc = [start + timedelta(hours=h) for h in range(hours)]
     rhythms = {
-        kind: [_rhythm(kind, t) for t in local]
-        for kind in ("flat", "office", "customer", "batch", "patch")
+        kind: [_rhythm(kind, t) for t in local] for kind in ("flat", "office", "customer", "batch")
     }
+    # Windows Update: quiet, except after Patch Tuesday (second Tuesday, 18:00 UTC)
     rhythms["patch"] = [_patch_tuesday_boost(t) for t in utc]
     cumulative = {
         key: (_zipf_cumulative(len(svc.v4)), _zipf_cumulative(len(svc.v6)))
@@ -1425,11 +1423,11 @@ def _write_flowlogs(
     ]
     written = records = 0
     for g, gateway in enumerate(gateways):
-        head = (
-            f'{{"time": "{{}}", "resourceId": "{gateway.resource_id}", '
-            f'"category": "{CATEGORY}", "operationName": "{CATEGORY}", "properties": '
+        # the resource-log envelope around the time stamp and the properties
+        envelope = (
+            f'", "resourceId": "{gateway.resource_id}", '
+            f'"category": "{CATEGORY}", "operationName": "{CATEGORY}", "properties": {{'
         )
-        prefix_a, prefix_b = head.split("{}")
         for hour in range(hours):
             lines = []
             for key, row in blobs.get((g, hour), []):
@@ -1442,7 +1440,7 @@ def _write_flowlogs(
                 props.extend(
                     f'"{name}": {"null" if i in nulls else row[i]}' for name, i in _COUNTER_NAMES
                 )
-                lines.append(f"{prefix_a}{times[key[0]]}{prefix_b}{{{', '.join(props)}}}}}\n")
+                lines.append(f'{{"time": "{times[key[0]]}{envelope}{", ".join(props)}}}}}\n')
             records += len(lines)
             path = _blob_path(root, gateway, start + timedelta(hours=hour))
             written += _write(path, _gzip("".join(lines)))
@@ -1984,6 +1982,7 @@ def _answer_key(
             "ipv6_records": v6_records,
             "records_with_null_counters": null_records,
             "destinations": len(destinations),
+            "last_two_days_start": _iso(start, late),
             "org_median_hourly_bytes": round(usual_hour),
             "price_per_gb_usd": PRICE_PER_GB,
             "gateways": [
@@ -2013,144 +2012,173 @@ def _answer_key_md(key: dict[str, Any]) -> str:
     b, g, s = ev["billing_spike"], ev["github_dropped_packets"], ev["snat_exhaustion"]
     u, n, c = ev["unapproved_destination"], ev["new_destination"], ev["beacon"]
     bn, gn, sn, un, nn, cn = (e["numbers"] for e in (b, g, s, u, n, c))
-    gw_lines = "\n".join(
-        f"| `{gw['name']}` | {len(gw['public_ips'])} ({', '.join(gw['public_ips'])}) "
-        f"| {gw['vms']} |"
-        for gw in ds["gateways"]
+    price = ds["price_per_gb_usd"]
+
+    def day(text: str) -> str:
+        return text[:10]
+
+    def hm(text: str) -> str:
+        return text[11:16]
+
+    def code(values: Sequence[str]) -> str:
+        return ", ".join(f"`{v}`" for v in values)
+
+    def para(*sentences: str) -> str:
+        return textwrap.fill(
+            " ".join(sentences), width=96, break_long_words=False, break_on_hyphens=False
+        )
+
+    gateways = "\n".join(
+        f"| `{gw['name']}` | {', '.join(gw['public_ips'])} | {gw['vms']} |" for gw in ds["gateways"]
     )
-    burst_lines = "\n".join(
-        f"| {x['start'][11:16]}-{x['end'][11:16]} | {x['minutes']} | {x['packets_sent_dropped']} "
-        f"| {x['packets_received_dropped']} |"
+    bursts = "\n".join(
+        f"| {hm(x['start'])}-{hm(x['end'])} | {x['minutes']} | {x['packets_sent_dropped']:,} "
+        f"| {x['packets_received_dropped']:,} |"
         for x in gn["bursts"]
     )
-    night_lines = ", ".join(f"{x['start'][5:10]} {x['start'][11:16]}" for x in un["sessions"])
-    return f"""\
-# Sample week: answer key for trainers
-
-The flow logs in `data/samples/` cover {ds["start"]} to {ds["end"]} ({ds["days"]} days) for the
-organisation *{ds["organisation"]}*: {ds["vms"]} VMs behind two StandardV2 NAT gateways,
-{ds["records"]:,} records ({ds["ipv6_records"]:,} from IPv6 sources,
-{ds["records_with_null_counters"]} with null counters), {ds["destinations"]} distinct destinations.
-Everything here is produced by
-`natlens samples --out DIR --seed {ds["seed"]}` (`natlens/_samples.py`); the numbers below are
-computed from the generated data, and `tests/test_samples.py` checks each one.
-
-| gateway | public IPs | VMs |
-|---|---|---|
-{gw_lines}
-
-Usual load: the organisation's median hour moves {ds["org_median_hourly_bytes"] / 1e9:.2f} GB (both
-directions). Example costs use {ds["price_per_gb_usd"]} USD per GB processed; the real price
-depends on region and currency.
-
-Load the data once:
-
-```python
-import natlens
-samples = natlens.sample_data()
-flows = natlens.read_flowlogs(samples.flowlogs)
-metrics = natlens.read_metrics(samples.metrics)
-```
-
-## 1. Billing spike: a bulk upload to Azure Storage
-
-`{b["vm_name"]}` ({b["vm_ip"]}, team {b["team"]}) starts uploading to the storage address
-`{b["destination_ips"][0]}` (Storage.WestEurope) at {b["start"][11:16]} UTC on {b["start"][:10]} and
-stops at {b["end"][11:16]}: {bn["gb_sent"]} GB in {bn["minutes"]} minutes through both public IPs of
-`{b["gateway"]}`, about {bn["gb_per_hour"]} GB per hour, {bn["times_usual_hour"]}x the
-organisation's median hour. The peak hour ({bn["peak_hour"][11:16]} UTC) moved
-{bn["peak_hour_org_gb"]} GB in total. At {ds["price_per_gb_usd"]} USD/GB the upload costs about
-{bn["cost_usd_at_0_045_per_gb"]} USD in data processing alone.
-
-How to find it: bytes per hour for the whole week show one afternoon far above every other;
-within it, bytes by source IP then by destination point at one VM and one address; the Service
-Tags file labels the address Storage.WestEurope. ByteCount (Out) in the metrics shows the same
-plateau.
-
-## 2. Intermittent github.com problem: one heavy connection rate limited
-
-On {gn["connection_start"][:10]} `{g["vm_name"]}` ({g["vm_ip"]}) holds one heavy download from
-github.com (`{g["destination_ips"][0]}`) from {gn["connection_start"][11:16]} to
-{gn["connection_end"][11:16]} UTC ({gn["connection_gb_received"]} GB). In {len(gn["bursts"])} bursts
-the gateway drops packets on that connection: {gn["records_with_drops"]} records with
-PacketsSentDropped/PacketsReceivedDropped above zero, {gn["packets_received_dropped"]} received and
-{gn["packets_sent_dropped"]} sent packets dropped, about
-{gn["received_drop_percent_in_bursts"]}% of the received packets during the bursts. Other VMs
-reaching github.com see no drops
-({gn["other_vms_to_github_records_with_drops"]} records). Elsewhere in the week only
-{gn["background_records_with_drops_elsewhere"]} isolated records show a drop
-({gn["background_packets_dropped_elsewhere"]} packets in all): background noise.
-
-| bursts (UTC) | minutes | sent dropped | received dropped |
-|---|---|---|---|
-{burst_lines}
-
-How to find it: follow the troubleshooting path. DatapathAvailability stays at 100%; flows from
-the VM to github.com exist; filter records with dropped counters above zero and group by source
-and destination. PacketDropCount in the metrics rises in the same minutes. The remedy is to spread
-the transfer over more connections or add public IPs.
-
-## 3. SNAT exhaustion on {s["gateway"]}
-
-On {s["start"][:10]} from {s["start"][11:16]} to {s["end"][11:16]} UTC
-({sn["minutes_with_failed"]} minutes) SNATConnectionCount with connection_state Failed is above zero
-on `{s["gateway"]}` (one IPv4 public IP): {sn["snat_failed_total"]:,} failed connection attempts,
-at most {sn["snat_failed_peak_per_minute"]} per minute, while a CI storm pushes Attempted to about
-{sn["snat_attempted_storm_peak_per_minute"]:,} per minute. DatapathAvailability dips once to
-{sn["datapath_availability_min"]}% ({sn["datapath_availability_dip_at"][11:16]}) and is 100%
-otherwise: the gateway is healthy, it is out of ports.
-
-In the flow log, `{s["vm_name"]}` ({s["vm_ip"]}) runs a package-mirror job that reaches
-registry.npmjs.org (`{s["destination_ips"][0]}`) every minute from {sn["job_start"][11:16]} to
-{sn["job_end"][11:16]}; its records stop after {sn["last_record_before"][11:16]} and come back at
-{sn["first_record_after"][11:16]} ({sn["vm_records_during"]} records in the window, against
-{sn["vm_records_before"]} before and {sn["vm_records_after"]} after). New connections from the whole
-gateway to that address are missing in the window; connections opened before it go on.
-
-How to find it: flows present before and after and none in between is the signature of
-connections that were never established; the flow log cannot show them, the metrics can. Look at
-SNATConnectionCount by connection_state for the gateway over that day. The remedy is more public
-IPs on the gateway, or connection reuse in the job.
-
-## 4. A VM talking to an unapproved destination
-
-`{u["vm_name"]}` ({u["vm_ip"]}, team {u["team"]}) uploads to `{u["destination_ips"][0]}` every night
-({un["nights"]} sessions, starting {night_lines} UTC): {un["gb_sent"]} GB in
-{un["records"]} records.
-The address is in no Service Tag, no allowlisted CIDR and behind no allowlisted hostname. No
-other VM talks to it.
-
-How to find it: label every destination with the allowlist (CIDRs, Service Tags via
-service_tags.json, hostnames via hostnames.json); what is left unapproved is
-{", ".join(f"`{ip}`" for ip in key["unapproved_destinations"])}: this upload and the beacon of
-event 6. Rank the unapproved ones by bytes.
-
-## 5. A destination never seen before the last two days
-
-`{n["hostname"]}` ({", ".join(f"`{ip}`" for ip in n["destination_ips"])}) first appears at
-{nn["first_seen"][11:16]} UTC on {nn["first_seen"][:10]}, after a deploy of
-{", ".join(f"`{name}`" for name in n["vm_name"])} (team {n["team"]}): {nn["records"]} records
-until the end of the week, over IPv4 and IPv6. Every other destination of the week was already
-seen before
-{key["dataset"]["end"][:8]}{int(key["dataset"]["end"][8:10]) - 2:02d}. It is on the allowlist
-(an approved pilot), so this is a change to notice, not a violation.
-
-How to find it: first-seen time per destination; keep those first seen in the last two days.
-
-## 6. A beacon
-
-`{c["vm_name"]}` ({c["vm_ip"]}, team {c["team"]}) contacts `{c["destination_ips"][0]}` every
-{cn["period_seconds"]} seconds (a few seconds of jitter) from {c["start"][:10]} {c["start"][11:16]}
-UTC to the end of the week: {cn["contacts"]:,} records over {cn["days_active"]} days, a median of
-{cn["bytes_sent_per_contact_median"]} bytes sent and
-{cn["bytes_received_per_contact_median"]} received per contact. In the flow log the gap between
-records is {cn["median_gap_minutes"]} minutes
-(median); {cn["gaps_of_4_to_6_minutes_percent"]}% of the gaps are 4 to 6 minutes.
-
-How to find it: per (source, destination) pair, the times between records; a pair with many
-records, a tiny spread of gaps and tiny byte counts is a beacon. The destination is also not on the
-allowlist.
-"""
+    nights = ", ".join(f"{day(x['start'])[5:]} {hm(x['start'])}" for x in un["sessions"])
+    sections = [
+        "# Sample week: answer key for trainers",
+        para(
+            f"The flow logs in `data/samples/` cover {ds['start']} to {ds['end']} ({ds['days']}",
+            f"days) of the organisation *{ds['organisation']}*: {ds['vms']} VMs behind two",
+            f"StandardV2 NAT gateways, {ds['records']:,} records ({ds['ipv6_records']:,} from",
+            f"IPv6 sources, {ds['records_with_null_counters']:,} with null counters) and",
+            f"{ds['destinations']} distinct destinations. All of it is made by `natlens samples",
+            f"--out DIR --seed {ds['seed']}` (`natlens/_samples.py`); the numbers below are",
+            "computed from the generated data and `tests/test_samples.py` checks them.",
+        ),
+        "| gateway | public IPs | VMs |\n|---|---|---|\n" + gateways,
+        para(
+            f"The organisation's median hour moves {ds['org_median_hourly_bytes'] / 1e9:.2f} GB",
+            f"(both directions). Example costs use {price} USD per GB processed; the real",
+            "price depends on region and currency.",
+        ),
+        "Load the data once:",
+        "```python\nimport natlens\n\nsamples = natlens.sample_data()\n"
+        "flows = natlens.read_flowlogs(samples.flowlogs)\n"
+        "metrics = natlens.read_metrics(samples.metrics)\n```",
+        "## 1. Billing spike: a bulk upload to Azure Storage",
+        para(
+            f"`{b['vm_name']}` ({b['vm_ip']}, team {b['team']}) starts uploading to the storage",
+            f"address `{b['destination_ips'][0]}` (Storage.WestEurope) at {hm(b['start'])} UTC on",
+            f"{day(b['start'])} and stops at {hm(b['end'])}: {bn['gb_sent']} GB in",
+            f"{bn['minutes']} minutes through both public IPs of `{b['gateway']}`, about",
+            f"{bn['gb_per_hour']} GB per hour, {bn['times_usual_hour']}x the organisation's",
+            f"median hour. The peak hour ({hm(bn['peak_hour'])} UTC) moved",
+            f"{bn['peak_hour_org_gb']} GB in all. At {price} USD/GB the upload costs about",
+            f"{bn['cost_usd_at_0_045_per_gb']} USD in data processing alone.",
+        ),
+        para(
+            "How to find it: bytes per hour over the week show one afternoon far above the",
+            "rest (`natlens.find_spikes(flows)`); within it, bytes by source and destination",
+            "point at one VM and one address (`natlens.explain_spike`), which the Service Tags",
+            "file labels Storage.WestEurope (`natlens.label_destinations`). ByteCount (Out) in",
+            "the metrics shows the same plateau.",
+        ),
+        "## 2. Intermittent github.com problem: one heavy connection rate limited",
+        para(
+            f"On {day(gn['connection_start'])} `{g['vm_name']}` ({g['vm_ip']}) holds one heavy",
+            f"download from github.com (`{g['destination_ips'][0]}`) from",
+            f"{hm(gn['connection_start'])} to {hm(gn['connection_end'])} UTC",
+            f"({gn['connection_gb_received']} GB). In {len(gn['bursts'])} bursts the gateway",
+            f"drops packets on that connection: {gn['records_with_drops']} records with",
+            "PacketsSentDropped or PacketsReceivedDropped above zero,",
+            f"{gn['packets_received_dropped']:,} received and {gn['packets_sent_dropped']:,}",
+            f"sent packets dropped, about {gn['received_drop_percent_in_bursts']}% of the",
+            "received packets during the bursts. Other VMs reaching github.com see no drops.",
+            f"Elsewhere in the week only {gn['background_records_with_drops_elsewhere']}",
+            f"isolated records show a drop ({gn['background_packets_dropped_elsewhere']}",
+            "packets in all): background noise.",
+        ),
+        "| bursts (UTC) | minutes | sent dropped | received dropped |\n|---|---|---|---|\n"
+        + bursts,
+        para(
+            "How to find it: follow the troubleshooting path (`natlens.diagnose(flows,",
+            f'source="{g["vm_ip"]}", destination="github.com", metrics=metrics,',
+            "resolver=natlens.read_hostnames(samples.hostnames))`). DatapathAvailability is",
+            "healthy; flows from the VM to github.com exist; records with dropped counters above",
+            "zero single out one source and destination (`natlens.dropped_packets(flows)`).",
+            "PacketDropCount in the metrics rises in the same minutes. The remedy: spread the",
+            "transfer over more connections, or add public IPs.",
+        ),
+        f"## 3. SNAT exhaustion on {s['gateway']}",
+        para(
+            f"On {day(s['start'])} from {hm(s['start'])} to {hm(s['end'])} UTC",
+            f"({sn['minutes_with_failed']} minutes) SNATConnectionCount with connection_state",
+            f"Failed is above zero on `{s['gateway']}` (one IPv4 public IP):",
+            f"{sn['snat_failed_total']:,} failed connection attempts, at most",
+            f"{sn['snat_failed_peak_per_minute']:,} per minute, while a CI storm pushes",
+            f"Attempted to about {sn['snat_attempted_storm_peak_per_minute']:,} per minute.",
+            f"DatapathAvailability dips once to {sn['datapath_availability_min']}%",
+            f"({hm(sn['datapath_availability_dip_at'])}) and is 100% otherwise: the gateway is",
+            "healthy, it is out of ports.",
+        ),
+        para(
+            f"In the flow log, `{s['vm_name']}` ({s['vm_ip']}) runs a package-mirror job that",
+            f"reaches registry.npmjs.org (`{s['destination_ips'][0]}`) every minute from",
+            f"{hm(sn['job_start'])} to {hm(sn['job_end'])}; its records stop after",
+            f"{hm(sn['last_record_before'])} and come back at {hm(sn['first_record_after'])}",
+            f"({sn['vm_records_during']} records in the window, {sn['vm_records_before']} before",
+            f"and {sn['vm_records_after']} after). New connections from the whole gateway to",
+            "that address are missing in the window; connections opened before it go on.",
+        ),
+        para(
+            "How to find it: flows present before and after and none in between are",
+            "connections that were never established, which the flow log cannot show and the",
+            "metrics can (`natlens.diagnose(flows, source=..., destination=...,",
+            "metrics=metrics)`, or SNATConnectionCount by connection_state for that day). The",
+            "remedy: more public IPs on the gateway, or connection reuse in the job.",
+        ),
+        "## 4. A VM talking to an unapproved destination",
+        para(
+            f"`{u['vm_name']}` ({u['vm_ip']}, team {u['team']}) uploads to",
+            f"`{u['destination_ips'][0]}` every night ({un['nights']} sessions, starting",
+            f"{nights} UTC): {un['gb_sent']} GB in {un['records']} records. The address is in",
+            "no Service Tag, no allowlisted CIDR and behind no allowlisted hostname, and no",
+            "other VM talks to it.",
+        ),
+        para(
+            "How to find it: check every destination against the allowlist (CIDRs, Service",
+            "Tags through service_tags.json, hostnames through hostnames.json:",
+            "`natlens.check_allowlist(flows, samples.allowlist,",
+            "service_tags=samples.service_tags, resolver=natlens.read_hostnames(",
+            "samples.hostnames))`). What is left unapproved is",
+            f"{code(key['unapproved_destinations'])}: this upload and the beacon of event 6.",
+            "`natlens.find_exfiltration(flows)` also points at the upload.",
+        ),
+        "## 5. A destination never seen before the last two days",
+        para(
+            f"`{n['hostname']}` ({code(n['destination_ips'])}) first appears at",
+            f"{hm(nn['first_seen'])} UTC on {day(nn['first_seen'])}, after a deploy of",
+            f"{code(n['vm_name'])} (team {n['team']}): {nn['records']} records until the end of",
+            "the week, over IPv4 and IPv6. Every other destination of the week was seen before",
+            f"{day(ds['last_two_days_start'])}. It is on the allowlist (an approved pilot): a",
+            "change to notice, not a violation.",
+        ),
+        para(
+            "How to find it: first-seen time per destination, keeping those first seen in the",
+            "last two days (`natlens.new_destinations(flows,",
+            f'baseline="{day(ds["last_two_days_start"])}")`).',
+        ),
+        "## 6. A beacon",
+        para(
+            f"`{c['vm_name']}` ({c['vm_ip']}, team {c['team']}) contacts",
+            f"`{c['destination_ips'][0]}` every {cn['period_seconds']} seconds (a few seconds of",
+            f"jitter) from {day(c['start'])} {hm(c['start'])} UTC to the end of the week:",
+            f"{cn['contacts']:,} records over {cn['days_active']} days, a median of",
+            f"{cn['bytes_sent_per_contact_median']} bytes sent and",
+            f"{cn['bytes_received_per_contact_median']} received per contact. In the flow log",
+            f"the median gap between records is {cn['median_gap_minutes']} minutes and",
+            f"{cn['gaps_of_4_to_6_minutes_percent']}% of the gaps are 4 to 6 minutes.",
+        ),
+        para(
+            "How to find it: the times between records per source and destination; a pair with",
+            "many records, a tiny spread of gaps and tiny byte counts is a beacon",
+            "(`natlens.find_beacons(flows)`). The destination is not on the allowlist either.",
+        ),
+    ]
+    return "\n\n".join(sections) + "\n"
 
 
 _README = """\
