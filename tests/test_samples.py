@@ -717,6 +717,63 @@ def test_read_flowlogs_reads_the_samples_as_the_raw_json_says(
     assert sample_flows.sort(columns).equals(expected)
 
 
+def test_the_natlens_calls_in_the_answer_key_find_each_event(
+    samples: natlens.SampleData,
+    sample_flows: pl.DataFrame,
+    metrics: pl.DataFrame,
+    events: dict[str, dict[str, Any]],
+    answer_key: dict[str, Any],
+) -> None:
+    flows = sample_flows
+    resolver = natlens.read_hostnames(samples.hostnames)
+    billing = events["billing_spike"]
+    spike = natlens.find_spikes(flows).sort("excess", descending=True).row(0, named=True)
+    assert _utc(billing["start"]) <= spike["time"] < _utc(billing["end"])
+    window = (_utc(billing["start"]), _utc(billing["end"]))
+    top = natlens.explain_spike(flows, window, price_per_gb=0.045, currency="USD").row(
+        0, named=True
+    )
+    assert (top["source_ip"], top["destination_ip"]) == (
+        billing["vm_ip"],
+        billing["destination_ips"][0],
+    )
+    github = events["github_dropped_packets"]
+    verdict = natlens.diagnose(
+        flows,
+        source=github["vm_ip"],
+        destination="github.com",
+        metrics=metrics,
+        resolver=resolver,
+    ).verdict
+    assert verdict == "rate_limited"
+    snat = events["snat_exhaustion"]
+    verdict = natlens.diagnose(
+        flows, source=snat["vm_ip"], destination=snat["destination_ips"][0], metrics=metrics
+    ).verdict
+    assert verdict == "snat_exhaustion"
+    unapproved = natlens.check_allowlist(
+        flows, samples.allowlist, service_tags=samples.service_tags, resolver=resolver
+    )
+    assert sorted(unapproved.get_column("destination_ip").unique()) == sorted(
+        answer_key["unapproved_destinations"]
+    )
+    exfiltration = natlens.find_exfiltration(flows)
+    assert events["unapproved_destination"]["destination_ips"][0] in set(
+        exfiltration.get_column("destination_ip")
+    )
+    new = natlens.new_destinations(
+        flows, baseline=answer_key["dataset"]["last_two_days_start"][:10]
+    )
+    assert sorted(new.get_column("destination_ip")) == sorted(
+        events["new_destination"]["destination_ips"]
+    )
+    beacon = natlens.find_beacons(flows).row(0, named=True)
+    assert (beacon["source_ip"], beacon["destination_ip"]) == (
+        events["beacon"]["vm_ip"],
+        events["beacon"]["destination_ips"][0],
+    )
+
+
 @pytest.mark.parametrize("module", [_samples, _metrics])
 def test_docstring_examples_run(module: Any) -> None:
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
