@@ -1,0 +1,453 @@
+"""Dashboards for JupyterLab: thin ipywidgets views over the natlens analyses.
+
+- :class:`FilterState` is the whole state of a filter: a small immutable value that
+  code and tests set and read (``panel.state = panel.state.replace(metric="packets")``).
+- :class:`FilterPanel` edits a :class:`FilterState` (time range, gateway, NAT IP,
+  sources by VM name, destinations as IP/CIDR/service tag, metric).
+- :class:`Dashboard` joins a panel, a traffic chart whose time brush narrows the tables
+  (altair's ``JupyterChart`` hands the selection to Python) and the top-N tables.
+- :class:`TroubleshootWidget` walks the troubleshooting path for a chosen VM and
+  destination and shows each step's verdict and evidence.
+- :class:`LoadProgress` shows progress while flow logs load.
+
+Each object shows itself when it is the last expression of a cell; its ipywidgets tree
+is ``obj.widget``. Importing this module needs the ``lab`` extra.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import ipaddress
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import altair as alt
+import ipywidgets as w
+import polars as pl
+
+from natlens import charts
+
+__all__ = [
+    "Dashboard",
+    "FilterPanel",
+    "FilterState",
+    "LoadProgress",
+    "TroubleshootWidget",
+    "enable_offline_charts",
+    "frame_to_html",
+]
+
+Metric = Literal["bytes", "packets", "drops", "flows"]
+_METRICS: tuple[Metric, ...] = ("bytes", "packets", "drops", "flows")
+
+
+def enable_offline_charts() -> None:
+    """Render altair charts in notebooks with bundled JavaScript: no CDN, works offline.
+
+    Charts then display as interactive ``JupyterChart`` widgets whose Vega libraries
+    come from vl-convert instead of a CDN.
+    """
+    alt.renderers.enable("jupyter", offline=True)
+
+
+@dataclass(frozen=True)
+class FilterState:
+    """What a dashboard shows: an immutable value, compared and copied freely.
+
+    Parameters
+    ----------
+    start, end
+        UTC time window, ``start`` inclusive, ``end`` exclusive; ``None`` is open.
+    gateway
+        A NAT gateway resource id (case-insensitive); ``None`` for all.
+    nat_ips
+        NAT public IPs to keep; empty for all.
+    sources
+        Source (VM private) IPs to keep; empty for all.
+    destinations
+        Destination IPs, CIDRs (``140.82.112.0/20``) or labels such as a service tag
+        (matched against the ``destination_labels`` given to :meth:`apply`).
+    metric
+        ``bytes``, ``packets``, ``drops`` or ``flows``.
+
+    Examples
+    --------
+    >>> state = FilterState(sources=("10.0.0.4",))
+    >>> state.replace(metric="packets").metric
+    'packets'
+    >>> state == FilterState(sources=("10.0.0.4",))
+    True
+    """
+
+    start: datetime | None = None
+    end: datetime | None = None
+    gateway: str | None = None
+    nat_ips: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    destinations: tuple[str, ...] = ()
+    metric: Metric = "bytes"
+
+    def __post_init__(self) -> None:
+        if self.metric not in _METRICS:
+            raise ValueError(f"FilterState: metric must be one of {_METRICS}, got {self.metric!r}")
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:
+                raise ValueError(f"FilterState: {name} must be timezone-aware (UTC), got {value}")
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError(f"FilterState: end {self.end} is not after start {self.start}")
+        for name in ("nat_ips", "sources", "destinations"):
+            value = getattr(self, name)
+            if isinstance(value, str) or not isinstance(value, tuple):
+                raise TypeError(f"FilterState: {name} must be a tuple of strings, got {value!r}")
+
+    def replace(self, **changes: Any) -> FilterState:
+        """Return a copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def apply(
+        self,
+        flows: pl.DataFrame | pl.LazyFrame,
+        *,
+        destination_labels: Mapping[str, str] | None = None,
+    ) -> pl.LazyFrame:
+        """Filter flow records to this state.
+
+        ``destination_labels`` maps destination IPs to labels (for example service tags
+        from :func:`natlens.label_destinations`); a destination entry that is neither an
+        IP nor a CIDR is looked up there.
+
+        Examples
+        --------
+        >>> import datetime as dt, polars as pl
+        >>> flows = pl.DataFrame(
+        ...     {"destination_ip": ["140.82.112.3", "20.60.1.1"], "source_ip": ["10.0.0.4"] * 2}
+        ... )
+        >>> FilterState(destinations=("140.82.112.0/20",)).apply(flows).collect().height
+        1
+        """
+        lazy = flows.lazy()
+        if self.start is not None:
+            lazy = lazy.filter(pl.col("time") >= self.start)
+        if self.end is not None:
+            lazy = lazy.filter(pl.col("time") < self.end)
+        if self.gateway:
+            lazy = lazy.filter(pl.col("resource_id").str.to_uppercase() == self.gateway.upper())
+        if self.nat_ips:
+            lazy = lazy.filter(pl.col("nat_gateway_ip").is_in(self.nat_ips))
+        if self.sources:
+            lazy = lazy.filter(pl.col("source_ip").is_in(self.sources))
+        if self.destinations:
+            wanted = _destination_matcher(self.destinations, destination_labels)
+            distinct = lazy.select(pl.col("destination_ip").unique()).collect()
+            keep = [d for d in distinct.get_column("destination_ip").to_list() if wanted(d)]
+            lazy = lazy.filter(pl.col("destination_ip").is_in(keep))
+        return lazy
+
+    def describe(self) -> str:
+        """One line saying what the filter keeps, for titles and logs.
+
+        Examples
+        --------
+        >>> FilterState().describe()
+        'all traffic, bytes'
+        """
+        parts: list[str] = []
+        if self.start or self.end:
+            fmt = "%Y-%m-%d %H:%M"
+            start = self.start.strftime(fmt) if self.start else "..."
+            end = self.end.strftime(fmt) if self.end else "..."
+            parts.append(f"{start} to {end} UTC")
+        if self.gateway:
+            parts.append(f"gateway {self.gateway.rsplit('/', 1)[-1]}")
+        for label, values in (
+            ("NAT IP", self.nat_ips),
+            ("source", self.sources),
+            ("destination", self.destinations),
+        ):
+            if values:
+                parts.append(f"{label} {', '.join(values)}")
+        return f"{'; '.join(parts) or 'all traffic'}, {self.metric}"
+
+
+def _destination_matcher(
+    entries: Iterable[str], labels: Mapping[str, str] | None
+) -> Callable[[str | None], bool]:
+    """A predicate over destination IP text for a list of IPs, CIDRs and labels."""
+    addresses: set[str] = set()
+    networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    names: set[str] = set()
+    for entry in entries:
+        text = entry.strip()
+        if not text:
+            continue
+        try:
+            if "/" in text:
+                networks.append(ipaddress.ip_network(text, strict=False))
+            else:
+                addresses.add(str(ipaddress.ip_address(text)))
+        except ValueError:
+            names.add(text.lower())
+    if names and labels is None:
+        raise ValueError(
+            f"destinations {sorted(names)} are not IPs or CIDRs; pass destination_labels "
+            "(for example from natlens.label_destinations) to filter by service tag"
+        )
+    lowered = {ip: label.lower() for ip, label in (labels or {}).items() if label}
+
+    def wanted(ip: str | None) -> bool:
+        if ip is None:
+            return False
+        if ip in addresses or lowered.get(ip) in names:
+            return True
+        if networks:
+            try:
+                address = ipaddress.ip_address(ip)
+            except ValueError:
+                return False
+            return any(address in net for net in networks)
+        return False
+
+    return wanted
+
+
+def frame_to_html(frame: pl.DataFrame, *, max_rows: int = 20, caption: str = "") -> str:
+    """Render a small frame as an HTML table (escaped), for widgets and reports.
+
+    Examples
+    --------
+    >>> "<td>10.0.0.4</td>" in frame_to_html(pl.DataFrame({"ip": ["10.0.0.4"]}))
+    True
+    """
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
+    body = []
+    for row in frame.head(max_rows).iter_rows():
+        cells = "".join(f"<td>{html.escape(_cell_text(v))}</td>" for v in row)
+        body.append(f"<tr>{cells}</tr>")
+    more = (
+        f"<tr><td colspan={len(frame.columns)}>... {frame.height - max_rows} more rows</td></tr>"
+        if frame.height > max_rows
+        else ""
+    )
+    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    return (
+        f'<table class="natlens-table">{cap}<thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}{more}</tbody></table>"
+    )
+
+
+def _cell_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return str(value)
+
+
+class _View:
+    """Base for natlens widgets: composition over ipywidgets, displays as ``self.widget``."""
+
+    widget: Any
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
+def _time_grid(first: datetime, last: datetime, max_steps: int = 240) -> list[datetime]:
+    """Slider stops covering [first, last], on round steps, at most about ``max_steps``."""
+    span = max((last - first).total_seconds(), 60.0)
+    for minutes in (1, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 10080):
+        if span / (minutes * 60) <= max_steps:
+            break
+    step = timedelta(minutes=minutes)
+    epoch = datetime(2000, 1, 1, tzinfo=UTC)
+    start = epoch + ((first - epoch) // step) * step
+    grid = [start]
+    while grid[-1] <= last:
+        grid.append(grid[-1] + step)
+    return grid
+
+
+class FilterPanel(_View):
+    """A filter panel over a flow-log frame; its state is a :class:`FilterState`.
+
+    Parameters
+    ----------
+    flows
+        The flow records the panel filters; its options (time range, gateways, NAT IPs,
+        sources) come from them.
+    inventory
+        IP to VM name, so sources are listed by name.
+
+    Examples
+    --------
+    >>> import datetime as dt, polars as pl, natlens
+    >>> t = dt.datetime(2025, 11, 4, 10, tzinfo=dt.UTC)
+    >>> flows = pl.DataFrame(
+    ...     {"time": [t], "source_ip": ["10.0.0.4"], "nat_gateway_ip": ["20.1.1.1"]},
+    ...     schema_overrides={"time": natlens.FLOW_SCHEMA["time"]},
+    ... ).with_columns(resource_id=pl.lit("/SUBSCRIPTIONS/S/NATGATEWAYS/GW"))
+    >>> panel = FilterPanel(flows, inventory={"10.0.0.4": "web-1"})
+    >>> panel.state = panel.state.replace(sources=("10.0.0.4",))
+    >>> panel.state.sources
+    ('10.0.0.4',)
+    """
+
+    def __init__(
+        self,
+        flows: pl.DataFrame | pl.LazyFrame,
+        *,
+        inventory: Mapping[str, str] | None = None,
+    ) -> None:
+        lazy = flows.lazy()
+        bounds = lazy.select(
+            pl.col("time").min().alias("first"), pl.col("time").max().alias("last")
+        ).collect()
+        first, last = bounds.row(0)
+        now = datetime.now(UTC).replace(second=0, microsecond=0)
+        self._grid = _time_grid(first or now, last or now)
+        fmt = "%Y-%m-%d %H:%M"
+        self._time = w.SelectionRangeSlider(
+            options=[(t.strftime(fmt), t) for t in self._grid],
+            index=(0, len(self._grid) - 1),
+            description="Time (UTC)",
+            continuous_update=False,
+            layout=w.Layout(width="95%"),
+            style={"description_width": "initial"},
+        )
+
+        def distinct(column: str) -> list[str]:
+            values = lazy.select(pl.col(column).unique().sort()).collect().get_column(column)
+            return [v for v in values.to_list() if v is not None]
+
+        names = dict(inventory or {})
+        self._gateway = w.Dropdown(
+            options=[("all gateways", None)]
+            + [(g.rsplit("/", 1)[-1], g) for g in distinct("resource_id")],
+            description="Gateway",
+        )
+        self._nat = w.SelectMultiple(
+            options=distinct("nat_gateway_ip"), description="NAT IP", rows=4
+        )
+        self._sources = w.SelectMultiple(
+            options=[
+                (f"{names[ip]} ({ip})" if ip in names else ip, ip) for ip in distinct("source_ip")
+            ],
+            description="Sources",
+            rows=6,
+        )
+        self._destinations = w.Text(
+            description="Destinations",
+            placeholder="IP, CIDR or service tag, comma separated",
+            continuous_update=False,
+        )
+        self._metric = w.ToggleButtons(options=list(_METRICS), description="Metric")
+        self._error = w.HTML()
+        self._callbacks: list[Callable[[FilterState], None]] = []
+        self._quiet = False
+        self._state = FilterState()
+        for control in (
+            self._time,
+            self._gateway,
+            self._nat,
+            self._sources,
+            self._destinations,
+            self._metric,
+        ):
+            control.observe(self._on_control, names="value")
+        self.widget = w.VBox(
+            [
+                self._time,
+                w.HBox([w.VBox([self._gateway, self._metric]), self._nat, self._sources]),
+                self._destinations,
+                self._error,
+            ]
+        )
+
+    @property
+    def state(self) -> FilterState:
+        """The current filter, as an immutable value."""
+        return self._state
+
+    @state.setter
+    def state(self, value: FilterState) -> None:
+        if not isinstance(value, FilterState):
+            raise TypeError(f"FilterPanel.state must be a FilterState, got {type(value).__name__}")
+        unknown = [
+            (name, v)
+            for name, control in (("nat_ips", self._nat), ("sources", self._sources))
+            for v in getattr(value, name)
+            if v not in _option_values(control)
+        ]
+        if unknown:
+            raise ValueError(f"FilterPanel: values not present in the flows: {unknown}")
+        self._quiet = True
+        try:
+            lo = 0 if value.start is None else _snap(self._grid, value.start, down=True)
+            hi = (
+                len(self._grid) - 1
+                if value.end is None
+                else _snap(self._grid, value.end, down=False)
+            )
+            self._time.index = (lo, hi)
+            self._gateway.value = value.gateway
+            self._nat.value = value.nat_ips
+            self._sources.value = value.sources
+            self._destinations.value = ", ".join(value.destinations)
+            self._metric.value = value.metric
+        finally:
+            self._quiet = False
+        self._set(value)
+
+    def on_change(self, callback: Callable[[FilterState], None]) -> None:
+        """Call ``callback(state)`` whenever the filter changes."""
+        self._callbacks.append(callback)
+
+    def _on_control(self, _change: Mapping[str, Any]) -> None:
+        if self._quiet:
+            return
+        lo, hi = self._time.index
+        start = None if lo == 0 else self._grid[lo]
+        end = None if hi == len(self._grid) - 1 else self._grid[hi]
+        try:
+            state = FilterState(
+                start=start,
+                end=end,
+                gateway=self._gateway.value,
+                nat_ips=tuple(self._nat.value),
+                sources=tuple(self._sources.value),
+                destinations=tuple(
+                    d.strip() for d in self._destinations.value.split(",") if d.strip()
+                ),
+                metric=self._metric.value,
+            )
+        except ValueError as exc:
+            self._error.value = f'<span style="color:#b00">{html.escape(str(exc))}</span>'
+            return
+        self._set(state)
+
+    def _set(self, state: FilterState) -> None:
+        self._error.value = ""
+        if state == self._state:
+            return
+        self._state = state
+        for callback in self._callbacks:
+            callback(state)
+
+
+def _option_values(control: Any) -> set[Any]:
+    return {o[1] if isinstance(o, tuple) else o for o in control.options}
+
+
+def _snap(grid: Sequence[datetime], moment: datetime, *, down: bool) -> int:
+    """Index of the slider stop at or before (``down``) / at or after ``moment``."""
+    if down:
+        return max(0, max((i for i, t in enumerate(grid) if t <= moment), default=0))
+    return min((i for i, t in enumerate(grid) if t >= moment), default=len(grid) - 1)
