@@ -108,7 +108,21 @@ class SampleData:
 
 @dataclass(frozen=True)
 class SampleSummary:
-    """What :func:`generate_samples` wrote."""
+    """What :func:`generate_samples` wrote.
+
+    Attributes
+    ----------
+    directory, seed, start, days, vms
+        Where, and the arguments that fully determine the output.
+    records, blobs
+        Flow records written, and the number of hourly ``PT1H.json.gz`` blobs.
+    metrics_rows
+        Rows of ``metrics.csv.gz``.
+    events
+        Kinds of the planted events, in answer-key order.
+    bytes_written
+        Total size of the files written.
+    """
 
     directory: Path
     seed: int

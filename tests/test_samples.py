@@ -678,7 +678,10 @@ def test_generate_samples_checks_its_arguments(
 def test_a_naive_start_is_utc(tmp_path: Path) -> None:
     summary = natlens.generate_samples(tmp_path, start=datetime(2027, 1, 4), days=3, vms=20)
     assert summary.start == datetime(2027, 1, 4, tzinfo=UTC)
-    assert (tmp_path / "flowlogs").rglob("y=2027/m=01/d=04/h=00/m=00/PT1H.json.gz")
+    blobs = [p.as_posix() for p in (tmp_path / "flowlogs").rglob("PT1H.json.gz")]
+    assert len(blobs) == summary.blobs
+    assert sum("/y=2027/m=01/d=04/h=00/m=00/" in b for b in blobs) == 2
+    assert sum("/y=2027/m=01/d=06/h=23/m=00/" in b for b in blobs) == 2
 
 
 def test_sample_data_paths_and_a_clear_error_when_missing(tmp_path: Path) -> None:
