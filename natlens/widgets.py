@@ -8,7 +8,9 @@
   (altair's ``JupyterChart`` hands the selection to Python) and the top-N tables.
 - :class:`TroubleshootWidget` walks the troubleshooting path for a chosen VM and
   destination and shows each step's verdict and evidence.
-- :class:`LoadProgress` shows progress while flow logs load.
+
+Long loads show progress: ``natlens.read_flowlogs(..., progress=True)`` draws a
+progress bar widget in JupyterLab.
 
 Each object shows itself when it is the last expression of a cell; its ipywidgets tree
 is ``obj.widget``. Importing this module needs the ``lab`` extra.
@@ -20,7 +22,7 @@ import dataclasses
 import html
 import ipaddress
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -29,12 +31,13 @@ import ipywidgets as w
 import polars as pl
 
 from natlens import charts
+from natlens._troubleshoot import Diagnosis, diagnose
+from natlens._usage import top_destinations, top_talkers
 
 __all__ = [
     "Dashboard",
     "FilterPanel",
     "FilterState",
-    "LoadProgress",
     "TroubleshootWidget",
     "enable_offline_charts",
     "frame_to_html",
@@ -451,3 +454,296 @@ def _snap(grid: Sequence[datetime], moment: datetime, *, down: bool) -> int:
     if down:
         return max(0, max((i for i, t in enumerate(grid) if t <= moment), default=0))
     return min((i for i, t in enumerate(grid) if t >= moment), default=len(grid) - 1)
+
+
+_TABLE_CSS = """<style>
+.natlens-table {border-collapse: collapse; font-size: 12px; margin: 4px 12px 4px 0}
+.natlens-table caption {font-weight: bold; text-align: left; padding: 2px 0}
+.natlens-table th, .natlens-table td {border-bottom: 1px solid #ddd; padding: 2px 8px;
+  text-align: left}
+.natlens-ok {color: #2e7d32} .natlens-problem {color: #c62828} .natlens-unknown {color: #8a6d00}
+</style>"""
+
+
+def _epoch_ms(value: Any) -> datetime:
+    """A brushed time from Vega (epoch milliseconds or ISO text) as a UTC datetime."""
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value / 1000, tz=UTC)
+    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class Dashboard(_View):
+    """A filter panel, a traffic chart with a time brush and the top-N tables, linked.
+
+    Changing the filter redraws the chart and the tables; brushing a time range on the
+    chart narrows the tables to it (``dashboard.selection``).
+
+    Parameters
+    ----------
+    flows
+        Flow records (collected once).
+    inventory
+        :func:`natlens.read_inventory` output or a mapping IP -> VM name.
+    destination_labels
+        Destination IP -> label (service tag, host name): used by the destination filter
+        and shown in the destinations table.
+    every
+        Chart time step.
+    n
+        Rows in each top-N table and series in the chart.
+
+    Examples
+    --------
+    >>> import natlens
+    >>> samples = natlens.sample_data()
+    >>> flows = natlens.read_flowlogs(samples.flowlogs)
+    >>> board = Dashboard(flows, inventory=natlens.read_inventory(samples.inventory))
+    >>> board.panel.state = board.panel.state.replace(sources=("10.10.3.7",))
+    >>> board.talkers.get_column("source_ip").to_list()
+    ['10.10.3.7']
+    """
+
+    def __init__(
+        self,
+        flows: pl.DataFrame | pl.LazyFrame,
+        *,
+        inventory: Mapping[str, str] | pl.DataFrame | None = None,
+        destination_labels: Mapping[str, str] | None = None,
+        every: str = "1h",
+        n: int = 8,
+    ) -> None:
+        alt.JupyterChart.enable_offline()
+        self._flows = flows.collect() if isinstance(flows, pl.LazyFrame) else flows
+        self._inventory = inventory
+        names = charts._names(inventory)
+        self._vm_names: dict[str, str] = (
+            dict(names.unique("ip").iter_rows()) if names is not None else {}
+        )
+        self._labels = dict(destination_labels or {})
+        self._every = every
+        self._n = n
+        self.panel = FilterPanel(self._flows, inventory=self._vm_names)
+        self._filtered = self._flows
+        self.selection: tuple[datetime, datetime] | None = None
+        self.talkers = pl.DataFrame()
+        self.destinations = pl.DataFrame()
+        self.chart = alt.JupyterChart(self._traffic_chart())
+        self.chart.observe(self._on_brush, names="_vl_selections")
+        self._summary = w.HTML()
+        self._tables = w.HTML()
+        self.widget = w.VBox([self.panel.widget, self._summary, self.chart, self._tables])
+        self.panel.on_change(self._on_filter)
+        self._refresh_tables()
+
+    def _traffic_chart(self) -> alt.Chart:
+        return charts.chart_traffic_over_time(
+            self._filtered,
+            metric=self.panel.state.metric,
+            every=self._every,
+            n=min(self._n, 6),
+            inventory=self._inventory,
+            brush=True,
+            title=f"Traffic per {self._every}: drag across the chart to narrow the tables",
+        )
+
+    def _on_filter(self, state: FilterState) -> None:
+        self._filtered = state.apply(self._flows, destination_labels=self._labels).collect()
+        self.selection = None
+        self.chart.chart = self._traffic_chart()
+        self._refresh_tables()
+
+    def _on_brush(self, change: Mapping[str, Any]) -> None:
+        brush = (change["new"] or {}).get("brush") or {}
+        value = brush.get("value") or {}
+        bounds = value.get("time") if isinstance(value, dict) else None
+        if bounds and len(bounds) == 2:
+            low, high = sorted(_epoch_ms(b) for b in bounds)
+            self.selection = (low, high)
+        else:
+            self.selection = None
+        self._refresh_tables()
+
+    def _refresh_tables(self) -> None:
+        frame = self._filtered
+        if self.selection is not None:
+            low, high = self.selection
+            frame = frame.filter(pl.col("time").is_between(low, high, closed="left"))
+        self.talkers = top_talkers(frame, n=self._n, by="bytes")
+        destinations = top_destinations(frame, n=self._n, by="bytes")
+        if self._labels:
+            destinations = destinations.with_columns(
+                pl.col("destination_ip")
+                .replace_strict(self._labels, default=None, return_dtype=pl.String)
+                .alias("label")
+            )
+        self.destinations = destinations
+        talkers = self.talkers.with_columns(
+            pl.col("source_ip")
+            .replace_strict(self._vm_names, default=None, return_dtype=pl.String)
+            .alias("vm")
+        )
+        where = (
+            f"{self.selection[0]:%Y-%m-%d %H:%M} to {self.selection[1]:%Y-%m-%d %H:%M} UTC"
+            if self.selection
+            else "the whole filtered range"
+        )
+        self._summary.value = (
+            f"<b>{frame.height:,}</b> flow records; filter: "
+            f"{html.escape(self.panel.state.describe())}; tables cover {where}"
+        )
+        gb = (pl.col("bytes") / 1e9).round(3).alias("GB")
+        self._tables.value = (
+            _TABLE_CSS
+            + '<div style="display:flex;flex-wrap:wrap">'
+            + frame_to_html(
+                talkers.select("vm", "source_ip", gb, "records", "destinations"),
+                caption="Top sources",
+            )
+            + frame_to_html(
+                destinations.select(
+                    "destination_ip",
+                    *(["label"] if "label" in destinations.columns else []),
+                    gb,
+                    "records",
+                    "sources",
+                ),
+                caption="Top destinations",
+            )
+            + "</div>"
+        )
+
+
+class TroubleshootWidget(_View):
+    """Walk the troubleshooting path for a chosen VM and destination.
+
+    Pick a VM (by name when an inventory is given) and a destination (IP, CIDR or host
+    name with a ``resolver``), press *Diagnose*: each step of
+    :func:`natlens.diagnose` shows its verdict and evidence.
+
+    Examples
+    --------
+    >>> import natlens
+    >>> samples = natlens.sample_data()
+    >>> widget = TroubleshootWidget(
+    ...     natlens.read_flowlogs(samples.flowlogs),
+    ...     metrics=natlens.read_metrics(samples.metrics),
+    ...     inventory=natlens.read_inventory(samples.inventory),
+    ... )
+    >>> widget.run(source="10.20.1.13", destination="140.82.121.4").verdict
+    'rate_limited'
+    """
+
+    def __init__(
+        self,
+        flows: pl.DataFrame | pl.LazyFrame,
+        *,
+        metrics: pl.DataFrame | pl.LazyFrame | None = None,
+        inventory: Mapping[str, str] | pl.DataFrame | None = None,
+        resolver: Mapping[str, Sequence[str]] | Callable[[str], Sequence[str]] | None = None,
+    ) -> None:
+        self._flows = flows.collect() if isinstance(flows, pl.LazyFrame) else flows
+        self._metrics = metrics
+        self._resolver = resolver
+        names = charts._names(inventory)
+        vm_names = dict(names.unique("ip").iter_rows()) if names is not None else {}
+        sources = (
+            self._flows.select(pl.col("source_ip").unique().sort())
+            .get_column("source_ip")
+            .drop_nulls()
+            .to_list()
+        )
+        options = sorted(
+            ((f"{vm_names[ip]} ({ip})" if ip in vm_names else ip, ip) for ip in sources),
+        )
+        self._source = w.Dropdown(options=options, description="VM")
+        self._destination = w.Text(
+            description="Destination", placeholder="IP, CIDR or host name (github.com)"
+        )
+        self._window = w.Text(
+            description="Window",
+            placeholder="optional: 2026-11-11T09:00Z/2026-11-11T12:00Z",
+        )
+        self._button = w.Button(description="Diagnose", button_style="primary", icon="stethoscope")
+        self._button.on_click(lambda _button: self._run_from_controls())
+        self._verdict = w.HTML()
+        self._steps = w.Accordion()
+        self.diagnosis: Diagnosis | None = None
+        self.widget = w.VBox(
+            [
+                w.HBox([self._source, self._destination]),
+                w.HBox([self._window, self._button]),
+                self._verdict,
+                self._steps,
+            ]
+        )
+
+    def run(
+        self,
+        *,
+        source: str | None = None,
+        destination: str | None = None,
+        start: str | datetime | None = None,
+        end: str | datetime | None = None,
+    ) -> Diagnosis:
+        """Set the controls, run the diagnosis and show it; return the :class:`Diagnosis`."""
+        if source is not None:
+            if source not in _option_values(self._source):
+                raise ValueError(f"TroubleshootWidget: source {source!r} has no flows in the data")
+            self._source.value = source
+        if destination is not None:
+            self._destination.value = destination
+        if start is not None or end is not None:
+            self._window.value = f"{_iso(start)}/{_iso(end)}"
+        return self._run_from_controls()
+
+    def _run_from_controls(self) -> Diagnosis:
+        destination = self._destination.value.strip() or None
+        start: str | None = None
+        end: str | None = None
+        if self._window.value.strip():
+            start_text, _, end_text = self._window.value.strip().partition("/")
+            start, end = start_text.strip() or None, end_text.strip() or None
+        try:
+            result = diagnose(
+                self._flows,
+                source=self._source.value,
+                destination=destination,
+                metrics=self._metrics,
+                start=start,
+                end=end,
+                resolver=self._resolver,
+            )
+        except (ValueError, TypeError) as exc:
+            self._verdict.value = (
+                f'<span class="natlens-problem">{html.escape(str(exc))}</span>{_TABLE_CSS}'
+            )
+            raise
+        self.diagnosis = result
+        self._show(result)
+        return result
+
+    def _show(self, result: Diagnosis) -> None:
+        css = "natlens-ok" if result.verdict == "healthy" else "natlens-problem"
+        self._verdict.value = (
+            f"{_TABLE_CSS}<h4>Verdict: <span class='{css}'>{html.escape(result.verdict)}</span>"
+            f"</h4><p>{html.escape(result.summary)}</p>"
+        )
+        children = []
+        for step in result.steps:
+            body = f"<p class='natlens-{step.status}'>{html.escape(step.finding)}</p>"
+            if step.evidence.height:
+                body += frame_to_html(step.evidence, max_rows=12, caption="evidence")
+            children.append(w.HTML(body))
+        self._steps.children = children
+        for index, step in enumerate(result.steps):
+            mark = {"ok": "OK", "problem": "PROBLEM"}.get(step.status, step.status.upper())
+            self._steps.set_title(index, f"{index + 1}. {step.name}: {mark}")
+        problem = next((i for i, s in enumerate(result.steps) if s.status == "problem"), None)
+        self._steps.selected_index = problem
+
+
+def _iso(moment: str | datetime | None) -> str:
+    if moment is None:
+        return ""
+    return moment.isoformat() if isinstance(moment, datetime) else moment
