@@ -139,8 +139,10 @@ def find_spikes(
     Examples
     --------
     >>> import natlens
-    >>> find_spikes(natlens.FLOW_SCHEMA.to_frame(eager=True)).height
-    0
+    >>> flows = natlens.read_flowlogs(natlens.sample_data().flowlogs)
+    >>> top = find_spikes(flows).row(0, named=True)
+    >>> str(top["time"]), top["baseline"], top["actual"] > 5 * top["expected"]
+    ('2026-11-10 16:00:00+00:00', 'same kind of day', True)
     """
     if metric not in SPIKE_METRICS:
         raise ValueError(f"metric: {metric!r} is not one of {list(SPIKE_METRICS)}")

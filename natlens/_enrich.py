@@ -153,6 +153,15 @@ def label_destinations(
     ... )
     >>> label_destinations(flows, service_tags=tags).get_column("service_tag").to_list()
     ['Storage', None]
+
+    On the sample week:
+
+    >>> samples = natlens.sample_data()
+    >>> labelled = label_destinations(
+    ...     natlens.read_flowlogs(samples.flowlogs), service_tags=samples.service_tags
+    ... )
+    >>> labelled.filter(pl.col("destination_ip") == "20.60.26.45").item(0, "service_tag")
+    'Storage.WestEurope'
     """
     lazy = as_lazy(flows, columns=(column,))
     table = _service_tag_table(service_tags)

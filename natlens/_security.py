@@ -121,6 +121,17 @@ def check_allowlist(
     ...     "destination_ip", "bytes"
     ... ).rows()
     [('203.0.113.9', 520)]
+
+    On the sample week, with its allowlist, Service Tags and hostname map:
+
+    >>> samples = natlens.sample_data()
+    >>> check_allowlist(
+    ...     natlens.read_flowlogs(samples.flowlogs),
+    ...     samples.allowlist,
+    ...     service_tags=samples.service_tags,
+    ...     resolver=natlens.read_hostnames(samples.hostnames),
+    ... ).select("source_ip", "destination_ip", "records").rows()
+    [('10.10.2.13', '203.0.113.45', 42), ('10.20.3.7', '198.51.100.23', 1689)]
     """
     prefixes = _allowed_prefixes(allowed, service_tags, resolver)
     lazy = as_lazy(flows)
@@ -175,8 +186,9 @@ def new_destinations(
     Examples
     --------
     >>> import natlens
-    >>> new_destinations(natlens.FLOW_SCHEMA.to_frame(eager=True), baseline="5d").height
-    0
+    >>> flows = natlens.read_flowlogs(natlens.sample_data().flowlogs)
+    >>> new_destinations(flows, baseline="5d").get_column("destination_ip").to_list()
+    ['2a05:d018:1d9c:6a00::10', '34.249.67.219', '52.30.148.10']
     """
     lazy = as_lazy(flows)
     cutoff = _cutoff(lazy, baseline)
@@ -242,8 +254,9 @@ def find_beacons(
     Examples
     --------
     >>> import natlens
-    >>> find_beacons(natlens.FLOW_SCHEMA.to_frame(eager=True)).height
-    0
+    >>> flows = natlens.read_flowlogs(natlens.sample_data().flowlogs)
+    >>> find_beacons(flows).select("source_ip", "destination_ip", "interval_minutes").row(0)
+    ('10.20.3.7', '198.51.100.23', 5.0)
     """
     lazy = as_lazy(flows)
     keys = ["source_ip", "destination_ip"]
@@ -329,9 +342,17 @@ def find_exfiltration(
 
     Examples
     --------
+    >>> from datetime import datetime, timedelta, UTC
     >>> import natlens
-    >>> find_exfiltration(natlens.FLOW_SCHEMA.to_frame(eager=True)).height
-    0
+    >>> t = datetime(2025, 1, 1, 2, tzinfo=UTC)
+    >>> rows = [
+    ...     [t + timedelta(minutes=m), "10.0.0.4", "203.0.113.9", "20.1.1.1"]
+    ...     + [9000, 100, 0, 0, 30_000_000, 90_000, "GW"]
+    ...     for m in range(10)
+    ... ]
+    >>> flows = pl.DataFrame(rows, schema=natlens.FLOW_SCHEMA, orient="row")
+    >>> find_exfiltration(flows).select("destination_ip", "upload_ratio", "active_minutes").rows()
+    [('203.0.113.9', 333.3333333333333, 10)]
     """
     lazy = as_lazy(flows)
     keys = ["source_ip", "destination_ip"]

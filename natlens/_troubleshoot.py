@@ -145,14 +145,19 @@ def find_flows(
     Examples
     --------
     >>> import natlens
-    >>> flows = natlens.FLOW_SCHEMA.to_frame(eager=True)
-    >>> find_flows(
+    >>> samples = natlens.sample_data()
+    >>> flows = natlens.read_flowlogs(samples.flowlogs)
+    >>> found = find_flows(
     ...     flows,
-    ...     source="10.0.0.0/24",
+    ...     source="10.20.1.0/24",
     ...     destination="github.com",
-    ...     resolver={"github.com": ["140.82.121.4"]},
-    ... ).height
-    0
+    ...     resolver=natlens.read_hostnames(samples.hostnames),
+    ...     start="2026-11-12T08:28",
+    ...     end="2026-11-12T08:30",
+    ... )
+    >>> row = found.row(0, named=True)
+    >>> str(row["time"]), row["source_ip"], row["packets_received_dropped"]
+    ('2026-11-12 08:28:00+00:00', '10.20.1.13', 538)
     """
     lazy = _select(
         flows,
@@ -196,8 +201,10 @@ def dropped_packets(
     Examples
     --------
     >>> import natlens
-    >>> dropped_packets(natlens.FLOW_SCHEMA.to_frame(eager=True)).columns[-2:]
-    ['drop_minutes', 'minutes']
+    >>> flows = natlens.read_flowlogs(natlens.sample_data().flowlogs)
+    >>> worst = dropped_packets(flows).row(0, named=True)
+    >>> worst["source_ip"], worst["destination_ip"], worst["drop_minutes"]
+    ('10.20.1.13', '140.82.121.4', 103)
     """
     lazy = _select(
         flows, source=source, destination=destination, start=start, end=end, resolver=resolver
@@ -439,11 +446,18 @@ def diagnose(
     Examples
     --------
     >>> import natlens
-    >>> result = diagnose(natlens.FLOW_SCHEMA.to_frame(eager=True), source="10.0.0.4")
+    >>> samples = natlens.sample_data()
+    >>> result = diagnose(
+    ...     natlens.read_flowlogs(samples.flowlogs),
+    ...     source="10.20.1.14",
+    ...     destination="registry.npmjs.org",
+    ...     metrics=natlens.read_metrics(samples.metrics),
+    ...     resolver=natlens.read_hostnames(samples.hostnames),
+    ... )
     >>> result.verdict
-    'no_flow_logs'
-    >>> result.to_frame().get_column("step").to_list()
-    ['health', 'flow_logs', 'connection', 'drops']
+    'snat_exhaustion'
+    >>> result.to_frame().select("step", "status").rows()
+    [('health', 'ok'), ('flow_logs', 'ok'), ('connection', 'problem'), ('drops', 'ok')]
     """
     window = _in_window(as_lazy(flows), start, end)
     low, high = time_bound(start, argument="start"), time_bound(end, argument="end")

@@ -186,9 +186,12 @@ def top_talkers(
     Examples
     --------
     >>> import natlens
-    >>> flows = natlens.read_flowlogs(natlens.sample_data().flows)  # doctest: +SKIP
-    >>> top_talkers(flows, n=3).columns[:3]  # doctest: +SKIP
-    ['source_ip', 'bytes_sent', 'bytes_received']
+    >>> flows = natlens.read_flowlogs(natlens.sample_data().flowlogs)
+    >>> top = top_talkers(flows, n=3)
+    >>> top.get_column("source_ip").to_list()
+    ['10.10.3.7', '10.10.3.13', '10.10.3.5']
+    >>> round(top.item(0, "share"), 2)
+    0.53
     """
     return _top(flows, "source_ip", "destination_ip", n, by)
 
@@ -202,6 +205,23 @@ def top_destinations(
     -------
     pl.DataFrame
         One row per ``destination_ip`` with the totals, distinct ``sources`` and ``share``.
+
+    Examples
+    --------
+    >>> from datetime import datetime, UTC
+    >>> import natlens
+    >>> t = datetime(2025, 1, 1, tzinfo=UTC)
+    >>> flows = pl.DataFrame(
+    ...     [
+    ...         [t, "10.0.0.4", "140.82.121.4", "20.1.1.1", 9, 20, 0, 0, 900, 20000, "GW"],
+    ...         [t, "10.0.0.5", "140.82.121.4", "20.1.1.1", 1, 2, 0, 0, 100, 2000, "GW"],
+    ...         [t, "10.0.0.5", "1.1.1.1", "20.1.1.1", 1, 1, 0, 0, 80, 120, "GW"],
+    ...     ],
+    ...     schema=natlens.FLOW_SCHEMA,
+    ...     orient="row",
+    ... )
+    >>> top_destinations(flows, by="bytes").select("destination_ip", "bytes", "sources").rows()
+    [('140.82.121.4', 23000, 2), ('1.1.1.1', 200, 1)]
     """
     return _top(flows, "destination_ip", "source_ip", n, by)
 
@@ -320,8 +340,10 @@ def nat_ip_usage(flows: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     Examples
     --------
     >>> import natlens
-    >>> nat_ip_usage(natlens.FLOW_SCHEMA.to_frame(eager=True)).height
-    0
+    >>> flows = natlens.read_flowlogs(natlens.sample_data().flowlogs)
+    >>> usage = nat_ip_usage(flows).select("nat_gateway_ip", "ip_version", pl.col("share").round(3))
+    >>> usage.head(2).rows()
+    [('20.61.15.40', 4, 0.501), ('20.61.15.41', 4, 0.499)]
     """
     lazy = as_lazy(flows)
     keys = ["resource_id", "nat_gateway_ip"]
@@ -388,9 +410,16 @@ def growth(
 
     Examples
     --------
+    >>> from datetime import datetime, UTC
     >>> import natlens
-    >>> growth(natlens.FLOW_SCHEMA.to_frame(eager=True)).columns[:3]
-    ['period', 'value', 'previous']
+    >>> rows = [
+    ...     [datetime(2025, 1, day, tzinfo=UTC), "10.0.0.4", "1.1.1.1", "20.1.1.1"]
+    ...     + [1, 1, 0, 0, sent, 0, "GW"]
+    ...     for day, sent in [(1, 100), (2, 150), (3, 300)]
+    ... ]
+    >>> flows = pl.DataFrame(rows, schema=natlens.FLOW_SCHEMA, orient="row")
+    >>> growth(flows).select("value", "change_pct", "trend").rows()
+    [(100, None, 100.0), (150, 50.0, 100.0), (300, 100.0, 100.0)]
     """
     _check_metric(metric, "metric")
     lazy = as_lazy(flows)

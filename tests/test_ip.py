@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import ipaddress
 import re
 
@@ -190,3 +192,13 @@ def test_resolve_targets_errors_are_clear() -> None:
         resolve_targets("10.0.0.999", argument="source")
     with pytest.raises(ValueError, match="neither an IP, a CIDR nor a hostname"):
         resolve_targets("not a host!", argument="source", resolver={})
+
+
+@pytest.mark.parametrize(
+    "module", ["_ip", "_usage", "_troubleshoot", "_billing", "_security", "_enrich"]
+)
+def test_docstring_examples_run(module: str) -> None:
+    loaded = importlib.import_module(f"natlens.{module}")
+    result = doctest.testmod(loaded, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0
+    assert result.failed == 0
