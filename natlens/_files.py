@@ -318,14 +318,17 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _fast_query(plans: Sequence[_Plan]) -> str | None:
+def _fast_query(plans: Sequence[_Plan], wanted: frozenset[str]) -> str | None:
     """DuckDB SQL reading ``plans`` (files of one spelling) into FLOW_SCHEMA columns.
 
-    None when the first file's spelling lacks a required field: the careful path decides.
+    Only the ``wanted`` columns and the required ones (checked on every record) are
+    decoded; the others come back as nulls. None when the first file's spelling lacks a
+    required field: the careful path decides.
     """
     plan = plans[0]
-    envelope = dict(plan.envelope or {})
-    properties = dict(plan.properties or {})
+    keep = wanted | set(_REQUIRED)
+    envelope = {c: k for c, k in (plan.envelope or {}).items() if c in keep}
+    properties = {c: k for c, k in (plan.properties or {}).items() if c in keep}
     # Which spelling each column has in this file; properties win over the envelope.
     top = {c: k for c, k in envelope.items() if c not in properties}
     if not set(_REQUIRED) <= set(top) | set(properties):
@@ -338,6 +341,8 @@ def _fast_query(plans: Sequence[_Plan]) -> str | None:
         columns += (", " if top else "") + f"properties: 'STRUCT({struct})'"
     columns += "}"
     for name in FLOW_SCHEMA.names():
+        if name not in keep:
+            continue
         if name in properties:
             select.append(f"properties.{_quote(properties[name])} AS {name}")
         elif name in top:
@@ -352,9 +357,9 @@ def _fast_query(plans: Sequence[_Plan]) -> str | None:
     )
 
 
-def _fast(plans: Sequence[_Plan]) -> pl.DataFrame | None:
+def _fast(plans: Sequence[_Plan], wanted: frozenset[str]) -> pl.DataFrame | None:
     """Read clean JSON Lines files through DuckDB; None if they need a closer look."""
-    query = _fast_query(plans)
+    query = _fast_query(plans, wanted)
     if query is None:
         return None
     import duckdb
@@ -368,7 +373,7 @@ def _fast(plans: Sequence[_Plan]) -> pl.DataFrame | None:
     frame = frame.with_columns(pl.col("time").dt.convert_time_zone("UTC").dt.cast_time_unit("us"))
     if frame.select(pl.any_horizontal(pl.col(*_REQUIRED).is_null()).any()).item():
         return None
-    if len(plans) > 1 and frame.get_column("resource_id").has_nulls():
+    if len(plans) > 1 and "resource_id" in frame.columns and frame["resource_id"].has_nulls():
         return None  # filled from each blob's own path, file by file
     return frame
 
@@ -583,13 +588,19 @@ def _careful_lines(
 # --------------------------------------------------------------------------- one file
 
 
-def _load(plan: _Plan, strict: bool) -> tuple[pl.DataFrame, list[Problem]]:
+ALL_COLUMNS = frozenset(FLOW_SCHEMA.names())
+
+
+def _load(
+    plan: _Plan, strict: bool, wanted: frozenset[str] = ALL_COLUMNS
+) -> tuple[pl.DataFrame, list[Problem]]:
+    """Load one file: the fast path if it can, else the careful one."""
     file = str(plan.path)
     if plan.format == "jsonl" and plan.envelope is not None:
-        fast = _fast([plan])
+        fast = _fast([plan], wanted)
         if fast is not None:
             frame = fast
-            if frame.get_column("resource_id").has_nulls():
+            if "resource_id" in frame.columns and frame["resource_id"].has_nulls():
                 rid = resource_id_from_path(file)
                 if rid is not None:
                     frame = frame.with_columns(pl.col("resource_id").fill_null(rid))
@@ -601,14 +612,20 @@ def _load(plan: _Plan, strict: bool) -> tuple[pl.DataFrame, list[Problem]]:
     return frame, problems
 
 
-def _load_batch(batch: Sequence[_Plan], strict: bool) -> tuple[pl.DataFrame, list[Problem]]:
-    """Load files of one spelling in one DuckDB read; file by file if any needs care."""
+def _load_batch(
+    batch: Sequence[_Plan], strict: bool, wanted: frozenset[str] = ALL_COLUMNS
+) -> tuple[pl.DataFrame, list[Problem]]:
+    """Load files of one spelling in one DuckDB read; file by file if any needs care.
+
+    The frame holds at least the ``wanted`` and required columns, in schema order.
+    """
     if len(batch) > 1:
-        fast = _fast(batch)
+        fast = _fast(batch, wanted)
         if fast is not None:
             return _canonical_fast(fast), []
-    loaded = [_load(plan, strict) for plan in batch]
-    frames = [frame for frame, _ in loaded]
+    loaded = [_load(plan, strict, wanted) for plan in batch]
+    columns = [c for c in FLOW_SCHEMA.names() if all(c in f.columns for f, _ in loaded)]
+    frames = [frame.select(columns) for frame, _ in loaded]
     return pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0], [
         problem for _, problems in loaded for problem in problems
     ]
@@ -639,17 +656,8 @@ def _batches(plans: Sequence[_Plan]) -> list[list[_Plan]]:
 
 
 def _canonical_fast(frame: pl.DataFrame) -> pl.DataFrame:
-    """Canonical text for a frame from the fast path.
-
-    Azure writes IPv4 canonically, so only IPv6 text (a ``:``) and the resource id's
-    letter case need work; :func:`canonicalize` does it once per distinct value.
-    """
-    ipv6 = frame.select(
-        pl.any_horizontal(pl.col(*IP_COLUMNS).str.contains(":", literal=True)).any()
-    )
-    resources = frame.get_column("resource_id").unique()
-    odd = ipv6.item() or (resources != resources.str.to_uppercase()).any()
-    return canonicalize(frame) if odd else frame
+    """Canonical text for a frame from the fast path (Azure's IPv4 text is canonical)."""
+    return canonicalize(frame, trusted_ipv4=True)
 
 
 # --------------------------------------------------------------------------- public API
@@ -847,9 +855,6 @@ def _io_source(
     total = sum(p.size for p in plans)
     show = total > _AUTO_PROGRESS_BYTES if progress is None else progress
 
-    def load(batch: Batch) -> tuple[pl.DataFrame, list[Problem]]:
-        return _load_batch(batch, strict)
-
     def generate(
         with_columns: list[str] | None,
         predicate: pl.Expr | None,
@@ -860,6 +865,17 @@ def _io_source(
 
         remaining = n_rows
         report._reset(base)
+        # Decode only what the query uses (projection pushdown reaches the JSON reader).
+        wanted = ALL_COLUMNS
+        if with_columns is not None:
+            used = set(with_columns)
+            if predicate is not None:
+                used |= set(predicate.meta.root_names())
+            wanted = frozenset(used)
+
+        def load(batch: Batch) -> tuple[pl.DataFrame, list[Problem]]:
+            return _load_batch(batch, strict, wanted)
+
         bar = tqdm(
             total=total, unit="B", unit_scale=True, desc="natlens: reading", disable=not show
         )

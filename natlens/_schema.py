@@ -111,23 +111,32 @@ def _canonical_ip_map(values: Iterable[str | None]) -> dict[str, str]:
 _CANONICAL_V4 = r"^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$"
 
 
-def canonicalize(frame: pl.DataFrame) -> pl.DataFrame:
+def canonicalize(frame: pl.DataFrame, *, trusted_ipv4: bool = False) -> pl.DataFrame:
     """Bring the IP and resource-id text of a FLOW_SCHEMA frame to canonical form.
 
     Only distinct values that are not already canonical are parsed in Python, so the
-    cost follows the number of distinct odd spellings, not the number of rows.
+    cost follows the number of distinct odd spellings, not the number of rows. With
+    ``trusted_ipv4`` only IPv6 text (a ``:``) is looked at: Azure writes IPv4 canonically.
+    Columns the frame does not have are left alone.
     """
     replacements: list[pl.Expr] = []
     for column in IP_COLUMNS:
+        if column not in frame.columns:
+            continue
         series = frame.get_column(column)
-        odd = series.filter(series.is_not_null() & ~series.str.contains(_CANONICAL_V4)).unique()
+        if trusted_ipv4:
+            suspect = series.str.contains(":", literal=True)
+        else:
+            suspect = series.is_not_null() & ~series.str.contains(_CANONICAL_V4)
+        odd = series.filter(suspect).unique()
         if odd.len():
             mapping = _canonical_ip_map(odd.to_list())
             if mapping:
                 replacements.append(pl.col(column).replace(mapping))
-    rid = frame.get_column("resource_id")
-    if (rid.is_not_null() & (rid != rid.str.to_uppercase())).any():
-        replacements.append(pl.col("resource_id").str.to_uppercase())
+    if "resource_id" in frame.columns:
+        rid = frame.get_column("resource_id").unique()
+        if (rid.is_not_null() & (rid != rid.str.to_uppercase())).any():
+            replacements.append(pl.col("resource_id").str.to_uppercase())
     return frame.with_columns(replacements) if replacements else frame
 
 

@@ -315,3 +315,31 @@ def test_a_corrupted_line_costs_exactly_that_line(
     kept = frame.filter(pl.int_range(pl.len()) != index)
     assert_frame_equal(sort(got), sort(kept))
     assert [p.line for p in report.problems] == [index + 1]
+
+
+# --------------------------------------------------------------------------- projection
+
+
+def test_projection_and_predicates_give_what_a_full_read_gives(tmp_path: Path) -> None:
+    path = write_pt1h(SMALL.with_columns(resource_id=None), tmp_path / BLOB)
+    full = natlens.read_flowlogs(path)
+    lazy = natlens.scan_flowlogs(path)
+    query = lazy.filter(pl.col("packets_sent") > 5).select("source_ip", "resource_id")
+    expected = full.filter(pl.col("packets_sent") > 5).select("source_ip", "resource_id")
+    assert_frame_equal(sort(query.collect()), sort(expected))
+    narrow = lazy.select("bytes_sent").collect()
+    assert_frame_equal(sort(narrow), sort(full.select("bytes_sent")))
+
+
+def test_a_record_missing_a_required_field_is_skipped_whatever_the_query(tmp_path: Path) -> None:
+    path = write_pt1h(SMALL, tmp_path / "PT1H.json")
+    lines = path.read_text().splitlines()
+    lines[2] = lines[2].replace('"NatGatewayIp"', '"Unrelated"')
+    path.write_text("\n".join(lines) + "\n")
+    report = natlens.LoadReport()
+    with pytest.warns(natlens.FlowLogWarning):
+        total = (
+            natlens.scan_flowlogs(path, report=report).select(pl.col("bytes_sent").sum()).collect()
+        )
+    assert total.item() == SMALL.filter(pl.int_range(pl.len()) != 2).get_column("bytes_sent").sum()
+    assert [(p.line, p.reason) for p in report.problems] == [(3, "missing nat_gateway_ip")]
