@@ -12,7 +12,14 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from natlens._troubleshoot import TimeLike, time_bound
-from natlens._usage import TOTAL_COLUMNS, _fill_gaps, _group_column, as_lazy, summarise
+from natlens._usage import (
+    TOTAL_COLUMNS,
+    _fill_gaps,
+    _group_column,
+    as_lazy,
+    duration,
+    summarise,
+)
 
 __all__ = ["cost", "explain_spike", "find_spikes"]
 
@@ -77,6 +84,7 @@ def cost(
     keys = [_group_column(g) for g in groups]
     lazy = as_lazy(flows)
     if every is not None:
+        duration(every, "every")
         lazy = lazy.with_columns(pl.col("time").dt.truncate(every))
         keys = ["time", *keys]
     frame = summarise(lazy, keys).select(*keys, "bytes_sent", "bytes_received", "bytes")
@@ -146,7 +154,7 @@ def find_spikes(
     """
     if metric not in SPIKE_METRICS:
         raise ValueError(f"metric: {metric!r} is not one of {list(SPIKE_METRICS)}")
-    width = _duration(every, "every")
+    width = duration(every, "every")
     if width <= timedelta(0) or timedelta(days=1) % width:
         raise ValueError(f"every: {every!r} must divide a day evenly")
     lazy = as_lazy(flows)
@@ -231,18 +239,6 @@ def find_spikes(
 Window = TimeLike | tuple[TimeLike, TimeLike]
 
 
-def _duration(every: str, argument: str) -> timedelta:
-    """The length of a fixed polars duration such as ``"15m"`` or ``"1h"``."""
-    origin = datetime(2000, 1, 1)
-    try:
-        shifted = pl.select(pl.lit(origin).dt.offset_by(every)).item()
-    except (pl.exceptions.PolarsError, TypeError):
-        raise ValueError(f"{argument}: {every!r} is not a duration such as '1h'") from None
-    if not isinstance(shifted, datetime):
-        raise ValueError(f"{argument}: {every!r} is not a duration such as '1h'")
-    return shifted - origin
-
-
 def _window(window: Window, every: str, argument: str) -> tuple[datetime, datetime]:
     if isinstance(window, tuple):
         if len(window) != 2:
@@ -251,7 +247,7 @@ def _window(window: Window, every: str, argument: str) -> tuple[datetime, dateti
         end = time_bound(window[1], argument=f"{argument}[1]")
     else:
         start = time_bound(window, argument=argument)
-        end = None if start is None else start + _duration(every, "every")
+        end = None if start is None else start + duration(every, "every")
     if start is None or end is None:
         raise ValueError(f"{argument}: a time window is required")
     if end <= start:

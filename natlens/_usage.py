@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Literal
 
 import polars as pl
@@ -113,6 +114,24 @@ def summarise(
         packets=pl.col("packets_sent") + pl.col("packets_received"),
         packets_dropped=pl.col("packets_sent_dropped") + pl.col("packets_received_dropped"),
     ).select(*names, *TOTAL_COLUMNS, *[e.meta.output_name() for e in extra])
+
+
+def duration(every: str, argument: str) -> timedelta:
+    """The length of a polars duration such as ``"15m"``, ``"1h"`` or ``"1d"``.
+
+    Raises
+    ------
+    ValueError
+        Naming ``argument`` when ``every`` is no duration.
+    """
+    origin = datetime(2000, 1, 1)
+    try:
+        shifted = pl.select(pl.lit(origin).dt.offset_by(every)).item()
+    except (pl.exceptions.PolarsError, TypeError):
+        raise ValueError(f"{argument}: {every!r} is not a duration such as '1h'") from None
+    if not isinstance(shifted, datetime) or shifted <= origin:
+        raise ValueError(f"{argument}: {every!r} is not a positive duration such as '1h'")
+    return shifted - origin
 
 
 def _check_metric(by: str, argument: str = "by") -> str:
@@ -297,6 +316,7 @@ def traffic_over_time(
     [150, 0, 150]
     """
     _check_n(n)
+    duration(every, "every")
     lazy = as_lazy(flows)
     bucket = pl.col("time").dt.truncate(every).alias("time")
     if by is None:
@@ -422,6 +442,7 @@ def growth(
     [(100, None, 100.0), (150, 50.0, 100.0), (300, 100.0, 100.0)]
     """
     _check_metric(metric, "metric")
+    duration(period, "period")
     lazy = as_lazy(flows)
     keys = [] if by is None else [_group_column(by)]
     bucket = pl.col("time").dt.truncate(period).alias("time")

@@ -104,6 +104,22 @@ def test_traffic_over_time_top_n_and_other() -> None:
         natlens.traffic_over_time(FLOWS, by="vm")
 
 
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: natlens.traffic_over_time(FLOWS, every="soon"), "every: 'soon' is not a duration"),
+        (lambda: natlens.growth(FLOWS, period="-1d"), "period: '-1d' is not a positive"),
+        (
+            lambda: natlens.cost(FLOWS, price_per_gb=1, currency="USD", every="zz"),
+            "every: 'zz' is not a duration",
+        ),
+    ],
+)
+def test_bad_durations_are_named(call: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
 def test_nat_ip_usage_imbalance() -> None:
     result = natlens.nat_ip_usage(FLOWS)
     assert result.get_column("nat_gateway_ip").to_list() == ["20.1.1.2", "20.1.1.1"]
