@@ -65,6 +65,8 @@ _LAZY: dict[str, str] = {
     "scan_log_analytics": "natlens.azure",
     "scan_log_analytics_resource": "natlens.azure",
     "sync_blobs": "natlens.azure",
+    # -- charts and reports (issue 4) --
+    "write_report": "natlens._report",
 }
 
 __all__ = [
@@ -121,6 +123,7 @@ __all__ = [
     "triage",
     "traffic_over_time",
     "write_parquet",
+    "write_report",
 ]
 
 

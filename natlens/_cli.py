@@ -62,6 +62,13 @@ def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     parser.add_argument(
         "--price-per-gb", type=float, default=0.045, help="data processing price per GB"
     )
+    parser.add_argument("--currency", default="USD", help="currency of --price-per-gb")
+    parser.add_argument(
+        "--service-tags", default=None, help="Azure Service Tags JSON (labels, allowlist tags)"
+    )
+    parser.add_argument(
+        "--hostnames", default=None, help="JSON host name -> IPs, for allowlisted host names"
+    )
     parser.add_argument("--title", default=None, help="report title")
     parser.set_defaults(handler=_run_report)
 

@@ -29,6 +29,7 @@ __all__ = [
     "chart_drops_over_time",
     "chart_flow_map",
     "chart_heatmap",
+    "chart_metrics",
     "chart_spike",
     "chart_top",
     "chart_traffic_over_time",
@@ -949,13 +950,19 @@ def chart_cost_breakdown(
         data = _guard(costs.sort("time"), "chart_cost_breakdown")
         gb = pl.col("gb") if "gb" in data.columns else pl.col("bytes") / 1e9
         periods: alt.Chart = (
-            alt.Chart(data.select("time", pl.col(value).alias("cost"), gb.alias("gb")))
+            alt.Chart(
+                data.select(
+                    pl.col("time").dt.strftime("%Y-%m-%d %H:%M").alias("period"),
+                    pl.col(value).alias("cost"),
+                    gb.alias("gb"),
+                )
+            )
             .mark_bar()
             .encode(
-                x=alt.X("time:T", title="period start (UTC)"),
+                x=alt.X("period:O", title="period start (UTC)"),
                 y=alt.Y("cost:Q", title=f"{what} ({currency})"),
                 tooltip=[
-                    alt.Tooltip("time:T", title="period (UTC)", format="%Y-%m-%d %H:%M"),
+                    alt.Tooltip("period:O", title="period (UTC)"),
                     alt.Tooltip("gb:Q", title="GB processed", format=",.2f"),
                     alt.Tooltip("cost:Q", title=f"{what} ({currency})", format=",.2f"),
                 ],
@@ -1078,3 +1085,95 @@ def chart_allowlist_violations(
         )
     )
     return chart
+
+
+def chart_metrics(
+    metrics: pl.DataFrame | pl.LazyFrame,
+    metric: str,
+    *,
+    every: str = "15m",
+    connection_state: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    title: str | None = None,
+) -> alt.LayerChart:
+    """A gateway platform metric over time, one line per gateway (and dimension value).
+
+    ``DatapathAvailability`` is averaged per step, with the 90% alert line drawn; the
+    other metrics are summed per step.
+
+    Parameters
+    ----------
+    metrics
+        :data:`natlens.METRICS_SCHEMA` rows (:func:`natlens.read_metrics`).
+    metric
+        The REST name, for example ``SNATConnectionCount``.
+    connection_state
+        For ``SNATConnectionCount``: ``Attempted`` or ``Failed`` (``None``: both lines).
+
+    Examples
+    --------
+    >>> import natlens
+    >>> metrics = natlens.read_metrics(natlens.sample_data().metrics)
+    >>> chart = chart_metrics(metrics, "SNATConnectionCount", connection_state="Failed")
+    >>> len(chart.layer)
+    2
+    """
+    _require(metrics, ("time", "resource_id", "metric", "connection_state", "value"), "metrics")
+    lazy = metrics.lazy().filter(pl.col("metric") == metric)
+    if connection_state is not None:
+        lazy = lazy.filter(pl.col("connection_state") == connection_state)
+    if start is not None:
+        lazy = lazy.filter(pl.col("time") >= start)
+    if end is not None:
+        lazy = lazy.filter(pl.col("time") < end)
+    average = metric == "DatapathAvailability"
+    per_minute = lazy.group_by("time", "resource_id", "connection_state").agg(
+        pl.col("value").mean() if average else pl.col("value").sum()
+    )
+    data = (
+        per_minute.group_by(
+            pl.col("time").dt.truncate(every),
+            pl.col("resource_id").str.split("/").list.last().str.to_lowercase().alias("gateway"),
+            "connection_state",
+        )
+        .agg(pl.col("value").mean() if average else pl.col("value").sum())
+        .with_columns(
+            pl.when(pl.col("connection_state").is_not_null())
+            .then(pl.col("gateway") + pl.lit(" ") + pl.col("connection_state"))
+            .otherwise(pl.col("gateway"))
+            .alias("series")
+        )
+        .sort("time", "series")
+        .collect()
+    )
+    if data.is_empty():
+        raise ValueError(f"chart_metrics: no {metric!r} rows in the metrics for this selection")
+    data = _guard(data.select("time", "series", "value"), "chart_metrics")
+    unit = "%" if average else f"per {every}"
+    line = (
+        alt.Chart(data)
+        .mark_line(interpolate="step-after")
+        .encode(
+            x=alt.X("time:T", title="time (UTC)"),
+            y=alt.Y("value:Q", title=f"{metric} ({unit})"),
+            color=alt.Color("series:N", title="gateway"),
+            tooltip=[
+                alt.Tooltip("time:T", title="time (UTC)", format="%Y-%m-%d %H:%M"),
+                alt.Tooltip("series:N", title="gateway"),
+                alt.Tooltip("value:Q", title=metric, format=",.2f"),
+            ],
+        )
+    )
+    threshold = 90.0 if average else 0.0
+    rule = (
+        alt.Chart(pl.DataFrame({"threshold": [threshold]}))
+        .mark_rule(color="#e45756", strokeDash=[4, 3])
+        .encode(y="threshold:Q")
+    )
+    layered: alt.LayerChart = alt.LayerChart(layer=[line, rule]).properties(
+        title=title or f"{metric}" + (f" ({connection_state})" if connection_state else ""),
+        width=640,
+        height=200,
+    )
+    return layered
