@@ -102,6 +102,7 @@ class _Entry:
     size: int
     last_modified: str
     blob_type: str
+    created: str = ""
 
 
 def _retry_policy(retry_total: int, backoff: int) -> Any:
@@ -244,6 +245,7 @@ class _Manifest:
                             size=int(item["size"]),
                             last_modified=item["last_modified"],
                             blob_type=item["blob_type"],
+                            created=item.get("created", ""),
                         )
                     except (ValueError, KeyError, TypeError):
                         # A line torn by a kill: its blob is fetched again.
@@ -307,6 +309,7 @@ class _Job:
     size: int
     last_modified: str
     blob_type: str
+    created: str
     offset: int  # 0: whole blob; > 0: append from here
     kind: str  # "new", "grown", "replaced"
 
@@ -349,7 +352,8 @@ def sync_blobs(
         A storage connection string, instead of ``account_url``.
     credential
         For ``account_url``: an azure-identity credential, a SAS token string or an
-        account key; default ``DefaultAzureCredential()`` unless the URL carries a SAS.
+        ``azure.core.credentials.AzureNamedKeyCredential``; default
+        ``DefaultAzureCredential()`` unless the URL carries a SAS.
     container
         The flow-log container.
     gateways
@@ -476,14 +480,19 @@ def _etag(value: str | None) -> str:
     return (value or "").strip().strip('"')
 
 
+def _when(value: datetime | None) -> str:
+    return value.astimezone(UTC).isoformat() if value is not None else ""
+
+
 def _plan(listed: Sequence[Any], manifest: _Manifest, report: SyncReport) -> list[_Job]:
     jobs: list[_Job] = []
     for blob in listed:
         report.blobs_seen += 1
         blob_type = str(getattr(blob.blob_type, "value", blob.blob_type))
-        modified = blob.last_modified.astimezone(UTC).isoformat() if blob.last_modified else ""
+        modified = _when(blob.last_modified)
+        created = _when(getattr(blob, "creation_time", None))
         known = manifest.entries.get(blob.name)
-        args = (blob.name, _etag(blob.etag), int(blob.size), modified, blob_type)
+        args = (blob.name, _etag(blob.etag), int(blob.size), modified, blob_type, created)
         if known is None:
             report.blobs_new += 1
             jobs.append(_Job(*args, offset=0, kind="new"))
@@ -493,6 +502,7 @@ def _plan(listed: Sequence[Any], manifest: _Manifest, report: SyncReport) -> lis
             blob_type == "AppendBlob"
             and known.blob_type == "AppendBlob"
             and blob.size >= known.size
+            and known.created == created  # the same blob, not one deleted and written anew
         ):
             report.blobs_grown += 1
             jobs.append(_Job(*args, offset=known.size, kind="grown"))
@@ -553,6 +563,7 @@ def _fetch(
             size=kept,
             last_modified=job.last_modified,
             blob_type=job.blob_type,
+            created=job.created,
         ),
     )
     return got, blob_size - kept, records

@@ -43,7 +43,7 @@ class Azurite:
         self.port = free_port()
         self.process = subprocess.Popen(
             [
-                str(js / "node_modules" / ".bin" / "azurite-blob"),
+                str(js.resolve() / "node_modules" / ".bin" / "azurite-blob"),
                 "--blobHost",
                 "127.0.0.1",
                 "--blobPort",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import random
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -130,7 +132,10 @@ def node_tools() -> Path:
     """``tests/js`` with its pinned npm packages installed (``npm ci`` once, under a lock)."""
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.fail("node and npm are needed for the Azure tests (Azurite, KQL analyzer)")
-    with open(JS / ".install.lock", "w") as lock:
+    # The lock lives outside the tree: pytest-xdist workers install once, together.
+    digest = hashlib.sha1(str(JS).encode()).hexdigest()[:12]
+    lock_path = Path(tempfile.gettempdir()) / f"natlens-npm-{digest}.lock"
+    with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         marker = JS / "node_modules" / ".package-lock.json"
         if not marker.exists():

@@ -165,6 +165,32 @@ def test_a_growing_blob_downloads_only_new_bytes_and_a_torn_line_is_not_lost(
     assert (cache / "blobs" / blob_name(*key)).read_bytes() == b"".join(lines[:25])
 
 
+def test_a_blob_written_anew_is_fetched_whole(
+    container: Any, azurite: Any, blobs: Any, tmp_path: Path
+) -> None:
+    key = (GATEWAYS[0], _hour(3))
+    data, records = blobs[key]
+    lines = data.splitlines(keepends=True)
+    client = container.get_blob_client(blob_name(*key))
+    client.create_append_blob()
+    client.append_block(b"".join(lines[:5]))
+    cache = tmp_path / "cache"
+    options = {
+        "container_name": container.container_name,
+        "since": START + timedelta(hours=3),
+        "until": START + timedelta(hours=3, minutes=10),
+    }
+    _sync(cache, azurite.connection_string, **options)
+    # Deleted and written again, longer, with other records: not an append.
+    client.delete_blob()
+    time.sleep(1.1)  # creation times have a one-second grain
+    client.create_append_blob()
+    client.append_block(b"".join(lines[5:20]))
+    report = _sync(cache, azurite.connection_string, **options)
+    assert (report.blobs_replaced, report.blobs_grown) == (1, 0)
+    assert _store(cache).equals(records[5:20].sort(KEYS, nulls_last=True))
+
+
 def test_transient_errors_and_throttling_are_retried(
     container: Any, proxy: Any, blobs: Any, tmp_path: Path
 ) -> None:
@@ -307,6 +333,14 @@ def test_cli_sync_and_credentials_stay_out_of_the_cache(
     out, err = capsys.readouterr()
     assert code == 2
     assert "--since 'yesterday' is neither an ISO time" in err
+
+    missing = ["sync", "--cache", str(cache), "--container", "no-such-container"]
+    code = main([*missing, "--connection-string", azurite.connection_string, "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "ResourceNotFoundError" in err
+    assert "container does not exist" in err
+    assert KEY not in err
 
 
 def test_sync_arguments_are_checked(tmp_path: Path, azurite: Any) -> None:
