@@ -1,0 +1,187 @@
+"""Every notebook runs top to bottom on the samples (nbclient, the project's kernel, no
+network) and finds the planted answers of ``answer_key.json``.
+
+Each notebook ends with a "What we found" cell printing a JSON ``findings`` object built
+from natlens calls; the tests compare it with the answer key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+ALL = sorted(p for p in NOTEBOOKS.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+MAIN = [
+    "01-troubleshoot-outbound.ipynb",
+    "02-usage-analytics.ipynb",
+    "03-billing-spike.ipynb",
+    "04-security-audit.ipynb",
+]
+
+
+def _id(path: Path) -> str:
+    return str(path.relative_to(NOTEBOOKS))
+
+
+def test_the_notebooks_are_all_there() -> None:
+    names = {_id(p) for p in ALL}
+    assert set(MAIN) <= names
+    assert {"workshop/exercises.ipynb", "workshop/solutions.ipynb"} <= names
+
+
+@pytest.mark.parametrize("path", ALL, ids=_id)
+def test_stored_without_outputs(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{_id(path)} cell {index} has stored outputs"
+            assert cell.execution_count is None, f"{_id(path)} cell {index} has a count"
+
+
+@pytest.mark.parametrize("name", MAIN)
+def test_one_clearly_marked_live_cell_off_by_default(name: str) -> None:
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    live = [c for c in nb.cells if c.cell_type == "code" and "LIVE AZURE DATA" in c.source]
+    assert len(live) == 1, f"{name}: expected exactly one LIVE AZURE DATA cell"
+    assert "LIVE = False" in live[0].source
+    others = [c for c in nb.cells if c.cell_type == "code" and c is not live[0]]
+    assert not any("read_log_analytics" in c.source for c in others)
+
+
+def _run(path: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> nbformat.NotebookNode:
+    """Execute a notebook with the interpreter running the tests as its kernel."""
+    bindir = str(Path(sys.executable).parent)
+    monkeypatch.setenv("PATH", bindir + os.pathsep + os.environ.get("PATH", ""))
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=240,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(workdir)}},
+    )
+    client.execute()
+    return nb
+
+
+def _findings(nb: nbformat.NotebookNode, name: str) -> dict[str, Any]:
+    errors = [
+        f"{o.ename}: {o.evalue}"
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if o.output_type == "error"
+    ]
+    assert not errors, f"{name}: {errors}"
+    for cell in reversed(nb.cells):
+        for output in cell.get("outputs", []):
+            if output.output_type == "stream" and '"notebook"' in output.text:
+                found: dict[str, Any] = json.loads(output.text)
+                return found
+    raise AssertionError(f"{name}: no findings printed")
+
+
+@pytest.fixture(scope="module")
+def events(answer_key: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["kind"]: e for e in answer_key["events"]}
+
+
+def test_01_troubleshoot_outbound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, events: dict[str, dict[str, Any]]
+) -> None:
+    nb = _run(NOTEBOOKS / MAIN[0], tmp_path, monkeypatch)
+    found = _findings(nb, MAIN[0])
+    github = events["github_dropped_packets"]
+    assert found["github_verdict"] == "rate_limited"
+    assert found["github_drops_vm"] == github["vm_ip"]
+    assert found["github_drops_destination"] == github["destination_ips"][0]
+    assert found["github_records_with_drops"] == github["numbers"]["records_with_drops"]
+    assert found["github_packets_received_dropped"] == github["numbers"]["packets_received_dropped"]
+    assert found["github_packets_sent_dropped"] == github["numbers"]["packets_sent_dropped"]
+    assert found["npm_verdict"] == "snat_exhaustion"
+    assert found["widget_verdict"] == "rate_limited"
+    # The widgets and charts were displayed as widget views.
+    views = [
+        o
+        for c in nb.cells
+        for o in c.get("outputs", [])
+        if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+    ]
+    assert len(views) >= 5
+
+
+def test_02_usage_analytics(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    events: dict[str, dict[str, Any]],
+    answer_key: dict[str, Any],
+) -> None:
+    found = _findings(_run(NOTEBOOKS / MAIN[1], tmp_path, monkeypatch), MAIN[1])
+    spike = events["billing_spike"]
+    assert found["top_vm"] == spike["vm_name"]
+    assert found["top_vm_ip"] == spike["vm_ip"]
+    assert found["top_service_tag"] == spike["destination_label"]
+    public = sorted(ip for g in answer_key["dataset"]["gateways"] for ip in g["public_ips"])
+    assert found["nat_ips"] == public
+    assert found["busiest_day"] == spike["start"][:10]
+    assert found["days"] == answer_key["dataset"]["days"]
+
+
+def test_03_billing_spike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, events: dict[str, dict[str, Any]]
+) -> None:
+    found = _findings(_run(NOTEBOOKS / MAIN[2], tmp_path, monkeypatch), MAIN[2])
+    spike = events["billing_spike"]
+    assert found["spike_day"] == spike["start"][:10]
+    assert found["peak_hour"] == spike["numbers"]["peak_hour"]
+    assert found["peak_hour_gb"] == pytest.approx(spike["numbers"]["peak_hour_org_gb"], abs=0.1)
+    assert found["culprit_vm"] == spike["vm_name"]
+    assert found["culprit_ip"] == spike["vm_ip"]
+    assert found["destination_ip"] == spike["destination_ips"][0]
+    assert found["destination_label"] == spike["destination_label"]
+    assert found["delta_cost"] == pytest.approx(
+        spike["numbers"]["cost_usd_at_0_045_per_gb"], abs=0.05
+    )
+
+
+def test_04_security_audit(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    events: dict[str, dict[str, Any]],
+    answer_key: dict[str, Any],
+) -> None:
+    found = _findings(_run(NOTEBOOKS / MAIN[3], tmp_path, monkeypatch), MAIN[3])
+    assert found["unapproved_destinations"] == sorted(answer_key["unapproved_destinations"])
+    assert found["new_destinations"] == sorted(answer_key["new_destinations_last_two_days"])
+    beacon, upload = events["beacon"], events["unapproved_destination"]
+    assert found["beacon_vm"] == beacon["vm_name"]
+    assert found["beacon_destination"] == beacon["destination_ips"][0]
+    assert found["beacon_interval_minutes"] == beacon["numbers"]["median_gap_minutes"]
+    assert found["exfiltration_vm"] == upload["vm_name"]
+    assert found["exfiltration_destination"] == upload["destination_ips"][0]
+    report = tmp_path / "audit-output" / "audit-report.html"
+    assert found["report_written"]
+    text = report.read_text()
+    assert "<svg" in text
+    assert "<script" not in text
+    assert (tmp_path / "audit-output" / "allowlist-violations.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "verdict"),
+    [("solutions", "correct"), ("exercises", "not answered yet")],
+)
+def test_workshop(name: str, verdict: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = NOTEBOOKS / "workshop" / f"{name}.ipynb"
+    found = _findings(_run(path, tmp_path, monkeypatch), name)
+    assert found["notebook"] == f"workshop-{name}"
+    assert len(found["results"]) >= 6
+    assert set(found["results"].values()) == {verdict}, found["results"]
