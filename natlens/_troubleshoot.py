@@ -212,8 +212,12 @@ def dropped_packets(
     dropped = _zero("packets_sent_dropped") + _zero("packets_received_dropped")
     minute = pl.col("time").dt.truncate("1m")
     drop_minutes = minute.filter(dropped > 0).unique().sort()
+    pairs = ["source_ip", "destination_ip"]
+    # Drops are rare: find the pairs that have any first, then total only those.
+    with_drops = lazy.filter(dropped > 0).select(pairs).unique()
     return (
-        lazy.group_by("source_ip", "destination_ip")
+        lazy.join(with_drops, on=pairs, how="semi", nulls_equal=True)
+        .group_by(pairs)
         .agg(
             _zero("packets_sent").sum().alias("packets_sent"),
             _zero("packets_received").sum().alias("packets_received"),
