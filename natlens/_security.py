@@ -260,9 +260,22 @@ def find_beacons(
     """
     lazy = as_lazy(flows)
     keys = ["source_ip", "destination_ip"]
+    per_minute = lazy.group_by(*keys, pl.col("time").dt.truncate("1m").alias("minute")).agg(
+        (_zero("bytes_sent") + _zero("bytes_received")).sum().alias("bytes")
+    )
+    # Cheap filters first: a pair needs min_contacts active minutes, and since contacts
+    # never outnumber active minutes, bytes per active minute bounds bytes per contact.
+    candidates = (
+        per_minute.group_by(keys)
+        .agg(active=pl.len(), total=pl.col("bytes").sum())
+        .filter(
+            (pl.col("active") >= min_contacts)
+            & (pl.col("total") / pl.col("active") <= max_bytes_per_contact)
+        )
+        .select(keys)
+    )
     minutes = (
-        lazy.group_by(*keys, pl.col("time").dt.truncate("1m").alias("minute"))
-        .agg((_zero("bytes_sent") + _zero("bytes_received")).sum().alias("bytes"))
+        per_minute.join(candidates, on=keys, how="semi", nulls_equal=True)
         .sort(*keys, "minute")
         .with_columns(
             starts=(
