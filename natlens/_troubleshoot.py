@@ -260,7 +260,7 @@ class DiagnosisStep:
     name: str
     status: Status
     finding: str
-    evidence: pl.DataFrame = field(default_factory=pl.DataFrame, compare=False)
+    evidence: pl.DataFrame = field(default_factory=pl.DataFrame, compare=False, repr=False)
 
 
 VERDICTS = (
@@ -308,6 +308,12 @@ class Diagnosis:
         lines = [f"{self.verdict}: {self.summary}"]
         lines += [f"  [{s.status}] {s.name}: {s.finding}" for s in self.steps]
         return "\n".join(lines)
+
+    def _repr_markdown_(self) -> str:
+        """How Jupyter shows a diagnosis: the verdict, then one table row per step."""
+        rows = [f"| {s.name} | {s.status} | {s.finding.replace('|', '/')} |" for s in self.steps]
+        table = "\n".join(["| step | status | finding |", "|---|---|---|", *rows])
+        return f"**{self.verdict}**: {self.summary}\n\n{table}\n"
 
 
 def _metrics_frame(metrics: pl.DataFrame | pl.LazyFrame | None) -> pl.DataFrame | None:

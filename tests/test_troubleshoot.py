@@ -100,6 +100,10 @@ def test_diagnose_rate_limited_when_drops() -> None:
     assert table.columns == ["step", "status", "finding"]
     assert table.height == 4
     assert "rate_limited" in str(result)
+    assert "DataFrame" not in repr(result)  # evidence frames stay out of the repr
+    markdown = result._repr_markdown_()
+    assert markdown.startswith("**rate_limited**")
+    assert "| drops | problem |" in markdown
 
 
 def test_diagnose_healthy() -> None:
