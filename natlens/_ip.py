@@ -336,7 +336,10 @@ def resolve_host(host: str, *, resolver: Resolver | None, argument: str) -> list
             raise ValueError(f"{argument}: hostname {host!r} is not in the resolver mapping")
         found = lookup[name]
     elif callable(resolver):
-        found = resolver(host)
+        try:
+            found = resolver(host)
+        except (OSError, LookupError) as error:  # socket.gaierror, KeyError of a dict lookup
+            raise ValueError(f"{argument}: could not resolve {host!r} ({error!r})") from None
     else:
         raise ValueError(
             f"resolver: expected a mapping or a callable, got {type(resolver).__name__}"
