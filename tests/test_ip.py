@@ -190,7 +190,7 @@ def test_resolve_targets_errors_are_clear() -> None:
         resolve_targets("gitlab.com", argument="destination", resolver={"github.com": ["1.1.1.1"]})
     with pytest.raises(ValueError, match=re.escape("source: '10.0.0.999' is not a valid IP")):
         resolve_targets("10.0.0.999", argument="source")
-    with pytest.raises(ValueError, match="could not resolve 'nowhere.example'"):
+    with pytest.raises(ValueError, match=re.escape("could not resolve 'nowhere.example'")):
         resolve_targets("nowhere.example", argument="d", resolver=lambda host: {}[host])
     with pytest.raises(ValueError, match="neither an IP, a CIDR nor a hostname"):
         resolve_targets("not a host!", argument="source", resolver={})
