@@ -120,8 +120,8 @@ __all__ = [
     "sync_blobs",
     "top_destinations",
     "top_talkers",
-    "triage",
     "traffic_over_time",
+    "triage",
     "write_parquet",
     "write_report",
 ]
