@@ -16,7 +16,11 @@ from urllib.parse import parse_qs, urlsplit
 import polars as pl
 import pytest
 from blobfaults import KEY, blob_name, file_blobs
-from conftest import GATEWAYS, START, make_flows
+from livedata import GATEWAYS, START, make_flows
+
+# The fixtures (Azurite, the loopback service, the KQL analyzer) come from a module: a
+# conftest.py here would clash with tests/conftest.py under --doctest-modules.
+from livefixtures import *  # noqa: F403
 
 import natlens
 from natlens._cli import main

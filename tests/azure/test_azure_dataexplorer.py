@@ -7,7 +7,11 @@ from typing import Any
 
 import polars as pl
 import pytest
-from conftest import START, StaticToken
+from livedata import START, StaticToken
+
+# The fixtures (Azurite, the loopback service, the KQL analyzer) come from a module: a
+# conftest.py here would clash with tests/conftest.py under --doctest-modules.
+from livefixtures import *  # noqa: F403
 from loopback import LoopbackServer
 
 from natlens import COUNTER_COLUMNS, FLOW_SCHEMA

@@ -6,7 +6,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import GATEWAYS, LA_TYPES, LA_TYPES_ALT
+from livedata import GATEWAYS, LA_TYPES, LA_TYPES_ALT
+
+# The fixtures (Azurite, the loopback service, the KQL analyzer) come from a module: a
+# conftest.py here would clash with tests/conftest.py under --doctest-modules.
+from livefixtures import *  # noqa: F403
 
 from natlens.azure._kql import (
     build_flow_query,

@@ -7,7 +7,11 @@ from typing import Any
 
 import polars as pl
 import pytest
-from conftest import GATEWAYS, LA_TYPES_ALT, START, la_table
+from livedata import GATEWAYS, LA_TYPES, LA_TYPES_ALT, START, la_table
+
+# The fixtures (Azurite, the loopback service, the KQL analyzer) come from a module: a
+# conftest.py here would clash with tests/conftest.py under --doctest-modules.
+from livefixtures import *  # noqa: F403
 from loopback import LoopbackServer
 
 from natlens import COUNTER_COLUMNS, FLOW_SCHEMA
@@ -265,3 +269,28 @@ def test_timestamps_are_utc(loopback: LoopbackServer, credential: Any) -> None:
     assert got["time"].max() == START + timedelta(minutes=4)
     assert got["time"].dtype == pl.Datetime("us", "UTC")
     assert START.tzinfo is UTC
+
+
+@pytest.mark.slow
+def test_the_real_500000_row_cap_is_split_around(loopback: LoopbackServer, credential: Any) -> None:
+    """At the service's own numbers: 600,000 records in two hours, one window."""
+    n = 600_000
+    big = pl.select(
+        (pl.lit(START) + pl.duration(minutes=pl.int_range(n) % 120)).alias("time"),
+        pl.format("10.1.{}.{}", (pl.int_range(n) // 250) % 250, pl.int_range(n) % 250).alias(
+            "source_ip"
+        ),
+        pl.format("20.{}.0.1", pl.int_range(n) % 200).alias("destination_ip"),
+        pl.lit("203.0.113.10").alias("nat_gateway_ip"),
+        *(pl.int_range(n).cast(pl.Int64).alias(c) for c in COUNTER_COLUMNS),
+        pl.lit(GATEWAYS[0]).alias("resource_id"),
+    ).cast(dict(FLOW_SCHEMA))
+    loopback.state.tables = {
+        "NatGatewayFlowlogsV1": la_table(big, LA_TYPES, "NatGatewayFlowlogsV1")
+    }
+    got = _read(loopback, credential, end=START + timedelta(hours=2), window=timedelta(hours=2))
+    assert got.height == n
+    assert got["bytes_sent"].sum() == big["bytes_sent"].sum()
+    rows = [e["rows"] for e in _queries(loopback)]
+    assert rows[0] == 500_000  # the whole window: capped, dropped, split
+    assert sorted(rows[1:]) == [300_000, 300_000]

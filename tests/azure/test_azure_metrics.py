@@ -7,7 +7,11 @@ from typing import Any
 
 import polars as pl
 import pytest
-from conftest import GATEWAYS, START, SUBS, make_metrics
+from livedata import GATEWAYS, START, SUBS, make_metrics
+
+# The fixtures (Azurite, the loopback service, the KQL analyzer) come from a module: a
+# conftest.py here would clash with tests/conftest.py under --doctest-modules.
+from livefixtures import *  # noqa: F403
 from loopback import LoopbackServer
 
 from natlens import METRICS_SCHEMA

@@ -8,6 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+
+# The fixtures (Azurite, the loopback service, the KQL analyzer) come from a module: a
+# conftest.py here would clash with tests/conftest.py under --doctest-modules.
+from livefixtures import *  # noqa: F403
 from loopback import LoopbackServer
 
 import natlens

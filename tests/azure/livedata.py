@@ -1,23 +1,15 @@
-"""Fixtures for the live-source tests: node tools, the loopback service, synthetic data."""
+"""Synthetic data and helpers shared by the live-source tests (fixtures are in conftest)."""
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
-import json
 import random
-import shutil
-import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import polars as pl
-import pytest
-from loopback import LoopbackServer, Table
+from loopback import Table
 
 from natlens import FLOW_SCHEMA, METRICS_SCHEMA
 
@@ -127,73 +119,6 @@ def kql_schema(types: dict[str, str]) -> str:
     return "(" + ", ".join(f"{k}:{v}" for k, v in types.items()) + ")"
 
 
-@pytest.fixture(scope="session")
-def node_tools() -> Path:
-    """``tests/js`` with its pinned npm packages installed (``npm ci`` once, under a lock)."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.fail("node and npm are needed for the Azure tests (Azurite, KQL analyzer)")
-    # The lock lives outside the tree: pytest-xdist workers install once, together.
-    digest = hashlib.sha1(str(JS).encode()).hexdigest()[:12]
-    lock_path = Path(tempfile.gettempdir()) / f"natlens-npm-{digest}.lock"
-    with open(lock_path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        marker = JS / "node_modules" / ".package-lock.json"
-        if not marker.exists():
-            subprocess.run(
-                ["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
-                cwd=JS,
-                check=True,
-                capture_output=True,
-                timeout=300,
-            )
-    return JS
-
-
-@pytest.fixture(scope="session")
-def kql_check(node_tools: Path) -> Any:
-    """Run KQL texts through Microsoft's analyzer against the flow table (both spellings)."""
-
-    def check(queries: list[str], types: dict[str, str] | None = None) -> list[dict[str, Any]]:
-        tables = {
-            "NatGatewayFlowlogsV1": kql_schema(types or LA_TYPES),
-            "NatGatewayFlowLogsV1": kql_schema(LA_TYPES_ALT),
-        }
-        done = subprocess.run(
-            ["node", str(node_tools / "kql_check.js")],
-            input=json.dumps({"tables": tables, "queries": queries}),
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=120,
-        )
-        results: list[dict[str, Any]] = json.loads(done.stdout)
-        return results
-
-    return check
-
-
-@pytest.fixture(scope="session")
-def flows() -> pl.DataFrame:
-    return make_flows()
-
-
-@pytest.fixture(scope="session")
-def _server() -> Iterator[LoopbackServer]:
-    server = LoopbackServer()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def loopback(_server: LoopbackServer, flows: pl.DataFrame) -> LoopbackServer:
-    """The loopback service holding the flows in ``NatGatewayFlowlogsV1``, knobs reset."""
-    _server.reset()
-    _server.state.tables = {
-        "NatGatewayFlowlogsV1": la_table(flows, LA_TYPES, "NatGatewayFlowlogsV1")
-    }
-    return _server
-
-
 class StaticToken:
     """A TokenCredential handing out a fixed bearer token (the loopback checks it is sent)."""
 
@@ -203,11 +128,6 @@ class StaticToken:
         from azure.core.credentials import AccessToken
 
         return AccessToken(self.token, int(time.time()) + 3600)
-
-
-@pytest.fixture
-def credential() -> StaticToken:
-    return StaticToken()
 
 
 def make_metrics(hours: int = 3) -> pl.DataFrame:
@@ -233,37 +153,3 @@ def make_metrics(hours: int = 3) -> pl.DataFrame:
                     rows.append((t, rid, "ByteCount", proto, direction, None, value))
                     rows.append((t, rid, "PacketCount", proto, direction, None, value // 700))
     return pl.DataFrame(rows, schema=METRICS_SCHEMA, orient="row")
-
-
-@pytest.fixture(scope="session")
-def azurite(node_tools: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A real Azurite blob service, in memory, for the whole session."""
-    from blobfaults import Azurite
-
-    server = Azurite(node_tools, tmp_path_factory.mktemp("azurite"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def container(azurite: Any) -> Iterator[Any]:
-    """A fresh container (the flow-log name is per account, so a unique name per test)."""
-    import uuid
-
-    from azure.storage.blob import BlobServiceClient
-
-    service = BlobServiceClient.from_connection_string(azurite.connection_string)
-    client = service.create_container(f"flowlogs-{uuid.uuid4().hex[:12]}")
-    yield client
-    client.delete_container()
-    service.close()
-
-
-@pytest.fixture
-def proxy(azurite: Any) -> Iterator[Any]:
-    """A fault-injecting proxy in front of Azurite."""
-    from blobfaults import FaultProxy
-
-    server = FaultProxy(azurite.port)
-    yield server
-    server.close()
