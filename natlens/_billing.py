@@ -279,9 +279,10 @@ def explain_spike(
     price_per_gb, currency
         Price of a decimal GB, to cost the delta (see :func:`cost`).
     baseline
-        What normal looks like: ``None`` (the same clock time on every other day of
-        the data, averaged), one ``(start, end)`` window or a list of them; their
-        traffic is averaged and scaled to the spike window's length.
+        What normal looks like: ``None`` (the same clock time on the other days of
+        the data of the same kind, weekday or weekend, averaged), one ``(start, end)``
+        window or a list of them; their traffic is averaged and scaled to the spike
+        window's length.
     every
         Length of ``window`` when only its start is given.
     n
@@ -328,6 +329,12 @@ def explain_spike(
             raise ValueError(
                 "baseline: the data holds no other day to compare with; pass baseline="
             )
+        # The weekly rhythm: compare a weekday with weekdays, a weekend with weekends,
+        # as find_spikes does, when the data holds at least two such days.
+        weekend = start.weekday() >= 5
+        alike = [r for r in references if (r[0].weekday() >= 5) == weekend]
+        if len(alike) >= 2:
+            references = alike
     elif isinstance(baseline, list):
         references = [_window(w, every, f"baseline[{i}]") for i, w in enumerate(baseline)]
     else:

@@ -100,7 +100,7 @@ def test_explain_spike_ranks_the_pairs_behind_the_increase() -> None:
     assert top["delta_cost"] == pytest.approx(2.001 * 0.045)
     usual = explained.filter(pl.col("source_ip") == "10.0.0.4").row(0, named=True)
     assert usual["bytes"] == 100
-    assert usual["expected_bytes"] == pytest.approx(100.0)  # same hour on the other 13 days
+    assert usual["expected_bytes"] == pytest.approx(100.0)  # same hour on the other weekdays
     assert explained.get_column("share").sum() == pytest.approx(1.0)
     explicit = natlens.explain_spike(
         flows,
@@ -109,6 +109,17 @@ def test_explain_spike_ranks_the_pairs_behind_the_increase() -> None:
         **PRICE,
     )
     assert explicit.filter(pl.col("source_ip") == "10.0.0.4").item(0, "expected_bytes") == 100.0
+
+
+def test_explain_spike_compares_weekdays_with_weekdays() -> None:
+    # Wednesday 10:00 is office hours: 1000 bytes on weekdays, 100 at weekends
+    wednesday = at(days=9, hours=10)
+    explained = natlens.explain_spike(frame(*rhythm()), wednesday, **PRICE)
+    assert explained.item(0, "expected_bytes") == pytest.approx(1000.0)
+    saturday = at(days=5, hours=10)
+    assert natlens.explain_spike(frame(*rhythm()), saturday, **PRICE).item(
+        0, "expected_bytes"
+    ) == pytest.approx(100.0)
 
 
 def test_explain_spike_bad_window() -> None:
