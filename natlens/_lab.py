@@ -91,7 +91,10 @@ def run_lab(
     no_browser: bool = False,
     extra: Sequence[str] = (),
 ) -> int:
-    """Start JupyterLab on the notebooks and wait for it to exit; return its exit code."""
+    """Start JupyterLab on the notebooks; return its exit code.
+
+    On POSIX the process becomes JupyterLab (``exec``), so it never returns there.
+    """
     try:
         import jupyterlab  # noqa: F401
     except ImportError:
@@ -103,6 +106,11 @@ def run_lab(
     folder = notebook_dir if notebook_dir is not None else notebooks_dir()
     _ensure_samples()
     command = lab_command(folder, port=port, no_browser=no_browser, extra=extra)
+    if os.name == "posix":
+        # Become JupyterLab: signals (Ctrl+C, SIGTERM from a supervisor) reach it directly.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(command[0], command)
     try:
         return subprocess.call(command)
     except KeyboardInterrupt:

@@ -92,6 +92,12 @@ def render_report(
         if isinstance(allowlist, str | os.PathLike)
         else (list(allowlist) if allowlist is not None else None)
     )
+    # The allowlist check first: a bad allowlist fails before any chart is drawn.
+    violations = (
+        natlens.check_allowlist(frame, allowed, service_tags=tags, resolver=resolver)
+        if allowed is not None
+        else None
+    )
     first, last = frame.get_column("time").min(), frame.get_column("time").max()
     if not isinstance(first, datetime) or not isinstance(last, datetime):
         raise ValueError("report: the flow records have no times")
@@ -101,9 +107,7 @@ def render_report(
     def label_sources(table: pl.DataFrame) -> pl.DataFrame:
         if inv is None:
             return table
-        return natlens.label_sources(table, inventory=inv).select(
-            "vm_name", *table.columns
-        )
+        return natlens.label_sources(table, inventory=inv).select("vm_name", *table.columns)
 
     parts: list[str] = []
     heading = title or "NAT gateway flow-log report"
@@ -258,32 +262,30 @@ def render_report(
 
     # -- compliance --
     parts.append("<h2>Compliance</h2>")
-    if allowed is None:
+    if violations is None:
         parts.append('<p class="note">No allowlist given: compliance not checked.</p>')
+    elif violations.is_empty():
+        parts.append('<p class="ok">Every destination is on the allowlist.</p>')
     else:
-        violations = natlens.check_allowlist(frame, allowed, service_tags=tags, resolver=resolver)
-        if violations.is_empty():
-            parts.append('<p class="ok">Every destination is on the allowlist.</p>')
-        else:
-            parts.append(
-                f'<p class="problem">{violations.height} source/destination pair(s) reach '
-                "destinations not on the allowlist.</p>"
+        parts.append(
+            f'<p class="problem">{violations.height} source/destination pair(s) reach '
+            "destinations not on the allowlist.</p>"
+        )
+        parts.append(_svg(nc.chart_allowlist_violations(violations, inventory=inv)))
+        parts.append(
+            _table(
+                label_sources(violations).select(
+                    *(["vm_name"] if inv is not None else []),
+                    "source_ip",
+                    "destination_ip",
+                    "first_seen",
+                    "last_seen",
+                    "records",
+                    _gb(),
+                ),
+                "Destinations not on the allowlist",
             )
-            parts.append(_svg(nc.chart_allowlist_violations(violations, inventory=inv)))
-            parts.append(
-                _table(
-                    label_sources(violations).select(
-                        *(["vm_name"] if inv is not None else []),
-                        "source_ip",
-                        "destination_ip",
-                        "first_seen",
-                        "last_seen",
-                        "records",
-                        _gb(),
-                    ),
-                    "Destinations not on the allowlist",
-                )
-            )
+        )
     beacons = natlens.find_beacons(frame).head(5)
     if not beacons.is_empty():
         parts.append(
