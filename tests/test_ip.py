@@ -165,6 +165,30 @@ def test_longest_prefix_match_agrees_with_brute_force(
         assert got.get(str(address)) == (max(lengths) if lengths else None)
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(0, 2**128 - 1), min_size=1, max_size=15),
+    st.lists(st.tuples(st.integers(0, 2**128 - 1), st.integers(0, 128)), min_size=1, max_size=15),
+)
+def test_longest_prefix_match_ipv6_agrees_with_brute_force(
+    values: list[int], networks: list[tuple[int, int]]
+) -> None:
+    # addresses drawn near the networks too, so that deep prefixes do match
+    nets = [ipaddress.IPv6Network((value, length), strict=False) for value, length in networks]
+    addresses = [ipaddress.IPv6Address(v) for v in values]
+    addresses += [
+        n.network_address + (v % n.num_addresses) for n, v in zip(nets, values, strict=False)
+    ]
+    prefixes = parse_prefixes([str(n) for n in nets], argument="x")
+    result = longest_prefix_match(
+        pl.LazyFrame({"ip": [str(a) for a in addresses]}), prefixes, column="ip"
+    ).collect()
+    got = dict(zip(result.get_column("ip"), result.get_column("length"), strict=True))
+    for address in addresses:
+        lengths = [n.prefixlen for n in nets if address in n]
+        assert got.get(str(address)) == (max(lengths) if lengths else None)
+
+
 def test_resolve_targets_mixes_ips_cidrs_and_hostnames() -> None:
     table = resolve_targets(
         ["10.0.0.0/24", "GitHub.com", "2001:db8::1"],
