@@ -480,6 +480,11 @@ def _etag(value: str | None) -> str:
     return (value or "").strip().strip('"')
 
 
+def _compressed(name: str) -> bool:
+    """A gzip blob (e.g. a copied ``PT1H.json.gz``): whole or nothing, never appended to."""
+    return name.endswith(".gz")
+
+
 def _when(value: datetime | None) -> str:
     return value.astimezone(UTC).isoformat() if value is not None else ""
 
@@ -501,6 +506,7 @@ def _plan(listed: Sequence[Any], manifest: _Manifest, report: SyncReport) -> lis
         elif (
             blob_type == "AppendBlob"
             and known.blob_type == "AppendBlob"
+            and not _compressed(blob.name)
             and blob.size >= known.size
             and known.created == created  # the same blob, not one deleted and written anew
         ):
@@ -544,7 +550,7 @@ def _fetch(
             stream = client.download_blob(job.name)
             got = stream.readinto(handle)
             handle.flush()
-            kept = _complete_length(handle, 0)
+            kept = handle.tell() if _compressed(job.name) else _complete_length(handle, 0)
             handle.truncate(kept)
         etag, blob_size = _etag(stream.properties.etag), int(stream.size)
         os.replace(temporary, path)

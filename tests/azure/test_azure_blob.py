@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import random
 import signal
@@ -193,6 +194,25 @@ def test_a_blob_written_anew_is_fetched_whole(
     report = _sync(cache, azurite.connection_string, **options)
     assert (report.blobs_replaced, report.blobs_grown) == (1, 0)
     assert _store(cache).equals(records[5:20].sort(KEYS, nulls_last=True))
+
+
+def test_a_gzip_blob_is_mirrored_whole(
+    container: Any, azurite: Any, blobs: Any, tmp_path: Path
+) -> None:
+    key = (GATEWAYS[2], _hour(5))
+    data, records = blobs[key]
+    packed = gzip.compress(data)
+    container.upload_blob(blob_name(*key) + ".gz", packed)  # a block blob, gzip
+    cache = tmp_path / "cache"
+    options = {
+        "container_name": container.container_name,
+        "since": START + timedelta(hours=5),
+        "until": START + timedelta(hours=5, minutes=10),
+    }
+    report = _sync(cache, azurite.connection_string, **options)
+    assert (report.blobs_new, report.bytes_pending) == (1, 0)
+    assert (cache / "blobs" / (blob_name(*key) + ".gz")).read_bytes() == packed
+    assert _store(cache).equals(records.sort(KEYS, nulls_last=True))
 
 
 def test_transient_errors_and_throttling_are_retried(
