@@ -9,14 +9,14 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import polars as pl
 import pytest
-from blobfaults import KEY, blob_name, file_blobs
+from blobfaults import ACCOUNT, KEY, blob_name, file_blobs
 from livedata import GATEWAYS, START, make_flows
 
 # The fixtures (Azurite, the loopback service, the KQL analyzer) come from a module: a
@@ -365,6 +365,39 @@ def test_cli_sync_and_credentials_stay_out_of_the_cache(
     assert "ResourceNotFoundError" in err
     assert "container does not exist" in err
     assert KEY not in err
+
+
+def test_sync_with_a_sas_url_keeps_the_signature_out(
+    container: Any, azurite: Any, blobs: Any, tmp_path: Path
+) -> None:
+    from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+
+    items = {k: v for k, v in blobs.items() if k[1] == _hour(0)}
+    _upload(container, items)
+    sas = generate_container_sas(
+        ACCOUNT,
+        container.container_name,
+        account_key=KEY,
+        permission=ContainerSasPermissions(read=True, list=True),
+        expiry=datetime.now(UTC) + timedelta(hours=1),
+    )
+    signature = parse_qs(sas)["sig"][0]
+    cache = tmp_path / "cache"
+    report = sync_blobs(
+        cache,
+        START,
+        START + timedelta(minutes=30),
+        account_url=f"http://127.0.0.1:{azurite.port}/{ACCOUNT}?{sas}",
+        container=container.container_name,
+        progress=False,
+    )
+    assert report.blobs_new == len(items)
+    assert _store(cache).equals(_expected(items, list(items)))
+    assert signature not in str(report)
+    assert signature not in repr(report)
+    for path in cache.rglob("*"):
+        if path.is_file():
+            assert signature.encode() not in path.read_bytes(), path
 
 
 def test_sync_arguments_are_checked(tmp_path: Path, azurite: Any) -> None:
