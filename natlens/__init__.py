@@ -11,8 +11,6 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from natlens._schema import COUNTER_COLUMNS, FLOW_SCHEMA, METRICS_SCHEMA, canonical_ip
-
 # -- loaders and store (issue 2) --
 from natlens._files import (
     FlowLogError,
@@ -24,6 +22,7 @@ from natlens._files import (
 )
 from natlens._metrics import read_metrics
 from natlens._samples import SampleData, SampleSummary, generate_samples, sample_data
+from natlens._schema import COUNTER_COLUMNS, FLOW_SCHEMA, METRICS_SCHEMA, canonical_ip
 from natlens._store import scan_parquet, write_parquet
 from natlens._triage import triage
 
