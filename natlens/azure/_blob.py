@@ -595,11 +595,16 @@ def run_sync(args: Any) -> int:
 
     now = datetime.now(UTC)
     connection_string = args.connection_string
-    if connection_string is None and args.account_url is None:
-        connection_string = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
     try:
         since = _parse_when(args.since, "--since", now)
         until = None if args.until is None else _parse_when(args.until, "--until", now)
+        if connection_string is None and args.account_url is None:
+            connection_string = os.environ.get("AZURE_STORAGE_CONNECTION_STRING") or None
+            if connection_string is None:
+                raise ValueError(
+                    "pass --account-url or --connection-string "
+                    "(or set AZURE_STORAGE_CONNECTION_STRING)"
+                )
         report = sync_blobs(
             args.cache,
             since,

@@ -400,6 +400,16 @@ def test_sync_with_a_sas_url_keeps_the_signature_out(
             assert signature.encode() not in path.read_bytes(), path
 
 
+def test_cli_sync_needs_a_credential(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING", raising=False)
+    code = main(["sync", "--cache", str(tmp_path), "--no-progress"])
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert "pass --account-url or --connection-string" in err
+
+
 def test_sync_arguments_are_checked(tmp_path: Path, azurite: Any) -> None:
     with pytest.raises(ValueError, match="since must be a timezone-aware"):
         sync_blobs(
