@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from natlens._troubleshoot import TimeLike, time_bound
+from natlens._time import TimeLike, time_bound
 from natlens._usage import (
     TOTAL_COLUMNS,
     _fill_gaps,

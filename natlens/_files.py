@@ -30,6 +30,7 @@ import polars as pl
 
 from natlens._fields import field_map, hour_from_path, resource_id_from_path
 from natlens._schema import COUNTER_COLUMNS, FLOW_SCHEMA, IP_COLUMNS, canonical_ip, canonicalize
+from natlens._time import TimeLike, time_filter, time_range
 
 __all__ = [
     "FlowLogError",
@@ -663,21 +664,6 @@ def _canonical_fast(frame: pl.DataFrame) -> pl.DataFrame:
 # --------------------------------------------------------------------------- public API
 
 
-def _to_utc(value: dt.datetime | dt.date | str | None, name: str) -> dt.datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            return _parse_time(value)
-        except ValueError:
-            raise ValueError(f"{name}: not a date or time: {value!r}") from None
-    if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-    if isinstance(value, dt.date):
-        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
-    raise TypeError(f"{name}: expected a datetime, date or ISO string, got {type(value).__name__}")
-
-
 # Records are filed by receive time: a record of time t lands in the blob of t's hour or a
 # later one. Blobs filed this long after ``end`` can still hold records from before it.
 _FILING_SLACK = dt.timedelta(hours=2)
@@ -693,17 +679,6 @@ def _in_range(path: Path, start: dt.datetime | None, end: dt.datetime | None) ->
     ):
         return False
     return not (end is not None and filed > end + _FILING_SLACK)
-
-
-def _time_filter(start: dt.datetime | None, end: dt.datetime | None) -> pl.Expr | None:
-    conditions = []
-    if start is not None:
-        conditions.append(pl.col("time") >= start)
-    if end is not None:
-        conditions.append(pl.col("time") < end)
-    if not conditions:
-        return None
-    return pl.all_horizontal(conditions)
 
 
 Batch = list[_Plan]
@@ -737,8 +712,8 @@ def scan_flowlogs(
     source: Source,
     *,
     strict: bool = False,
-    start: dt.datetime | dt.date | str | None = None,
-    end: dt.datetime | dt.date | str | None = None,
+    start: TimeLike | None = None,
+    end: TimeLike | None = None,
     report: LoadReport | None = None,
     progress: bool | None = None,
 ) -> pl.LazyFrame:
@@ -789,10 +764,7 @@ def scan_flowlogs(
     ...     .collect()
     ... )
     """
-    lo = _to_utc(start, "start")
-    hi = _to_utc(end, "end")
-    if lo is not None and hi is not None and lo >= hi:
-        raise ValueError(f"start ({lo.isoformat()}) must be before end ({hi.isoformat()})")
+    lo, hi = time_range(start, end)
     files = [p for p in _expand(source) if _in_range(p, lo, hi)]
     plans: list[_Plan] = []
     empty: list[Problem] = []
@@ -804,7 +776,7 @@ def scan_flowlogs(
             empty.append(Problem(str(path), None, "empty file"))
         else:
             plans.append(plan)
-    window = _time_filter(lo, hi)
+    window = time_filter(lo, hi)
     parquet = [p for p in plans if p.format == "parquet"]
     others = [p for p in plans if p.format != "parquet"]
     sink = report if report is not None else LoadReport()
@@ -913,8 +885,8 @@ def read_flowlogs(
     source: Source,
     *,
     strict: bool = False,
-    start: dt.datetime | dt.date | str | None = None,
-    end: dt.datetime | dt.date | str | None = None,
+    start: TimeLike | None = None,
+    end: TimeLike | None = None,
     report: LoadReport | None = None,
     progress: bool | None = None,
 ) -> pl.DataFrame:

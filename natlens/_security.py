@@ -18,7 +18,7 @@ from natlens._ip import (
     parse_prefixes,
     resolve_host,
 )
-from natlens._troubleshoot import TimeLike, time_bound
+from natlens._time import TimeLike, time_bound
 from natlens._usage import as_lazy
 
 __all__ = ["check_allowlist", "find_beacons", "find_exfiltration", "new_destinations"]

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import polars as pl
 
-from natlens._files import _time_filter, _to_utc
 from natlens._schema import FLOW_SCHEMA
+from natlens._time import TimeLike, time_filter, time_range
 
 __all__ = ["scan_parquet", "write_parquet"]
 
@@ -104,8 +104,8 @@ def write_parquet(
 def scan_parquet(
     directory: str | os.PathLike[str],
     *,
-    start: dt.datetime | dt.date | str | None = None,
-    end: dt.datetime | dt.date | str | None = None,
+    start: TimeLike | None = None,
+    end: TimeLike | None = None,
 ) -> pl.LazyFrame:
     """Scan the Parquet store at ``directory`` as a LazyFrame in :data:`natlens.FLOW_SCHEMA`.
 
@@ -122,8 +122,7 @@ def scan_parquet(
     root = Path(directory)
     if not root.is_dir():
         raise FileNotFoundError(f"no Parquet store at {root}")
-    lo = _to_utc(start, "start")
-    hi = _to_utc(end, "end")
+    lo, hi = time_range(start, end)
     folders = sorted(p for p in root.glob("date=*") if p.is_dir())
     files: list[Path] = []
     for folder in folders:
@@ -139,5 +138,5 @@ def scan_parquet(
     if not files:
         return pl.LazyFrame(schema=FLOW_SCHEMA)
     frame = pl.scan_parquet(files, hive_partitioning=False).select(FLOW_SCHEMA.names())
-    window = _time_filter(lo, hi)
+    window = time_filter(lo, hi)
     return frame if window is None else frame.filter(window)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 import polars as pl
 
 from natlens._ip import Resolver, longest_prefix_match, resolve_targets
 from natlens._schema import METRICS_SCHEMA
+from natlens._time import TimeLike, time_filter, time_range
 from natlens._usage import as_lazy
 
 __all__ = [
@@ -25,53 +26,18 @@ __all__ = [
     "diagnose",
     "dropped_packets",
     "find_flows",
-    "time_bound",
 ]
 
 Targets = str | Iterable[str]
-TimeLike = datetime | date | str
 Status = Literal["ok", "problem", "unknown"]
 
 AVAILABILITY_THRESHOLD = 90.0
 """DatapathAvailability (percent) under which, over 15 minutes, the gateway is unhealthy."""
 
 
-def time_bound(value: TimeLike | None, *, argument: str) -> datetime | None:
-    """A UTC datetime from a datetime, a date or ISO text; naive values are taken as UTC.
-
-    Raises
-    ------
-    ValueError
-        Naming ``argument`` when ``value`` is no time.
-
-    Examples
-    --------
-    >>> time_bound("2025-11-04T10:00", argument="start")
-    datetime.datetime(2025, 11, 4, 10, 0, tzinfo=datetime.timezone.utc)
-    """
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"{argument}: {value!r} is not an ISO date or time") from None
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    raise ValueError(f"{argument}: expected a datetime, date or ISO text, got {value!r}")
-
-
 def _in_window(lazy: pl.LazyFrame, start: TimeLike | None, end: TimeLike | None) -> pl.LazyFrame:
-    low, high = time_bound(start, argument="start"), time_bound(end, argument="end")
-    if low is not None and high is not None and high <= low:
-        raise ValueError(f"end: {high.isoformat()} is not after start {low.isoformat()}")
-    if low is not None:
-        lazy = lazy.filter(pl.col("time") >= low)
-    if high is not None:
-        lazy = lazy.filter(pl.col("time") < high)
-    return lazy
+    window = time_filter(*time_range(start, end))
+    return lazy if window is None else lazy.filter(window)
 
 
 def _match(
@@ -470,13 +436,11 @@ def diagnose(
     [('health', 'ok'), ('flow_logs', 'ok'), ('connection', 'problem'), ('drops', 'ok')]
     """
     window = _in_window(as_lazy(flows), start, end)
-    low, high = time_bound(start, argument="start"), time_bound(end, argument="end")
+    low, high = time_range(start, end)
     metric_frame = _metrics_frame(metrics)
-    if metric_frame is not None:
-        if low is not None:
-            metric_frame = metric_frame.filter(pl.col("time") >= low)
-        if high is not None:
-            metric_frame = metric_frame.filter(pl.col("time") < high)
+    in_range = time_filter(low, high)
+    if metric_frame is not None and in_range is not None:
+        metric_frame = metric_frame.filter(in_range)
 
     pair = _select(
         window,
