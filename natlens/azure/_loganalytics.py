@@ -222,7 +222,8 @@ def _fetch(
         raise ValueError(f"max_rows={max_rows} must be between 1 and {MAX_ROWS}")
     step = timedelta(minutes=1) if rollup is None else parse_grain(rollup)
     if window is None:
-        window = timedelta(hours=1) if rollup is None else max(timedelta(days=1), step)
+        # Raw: an hour. Rolled up: about a day, in whole bins.
+        window = timedelta(hours=1) if rollup is None else step * -(-timedelta(days=1) // step)
     if window < step or window % step:
         raise ValueError(f"window={window} must be a whole multiple of the grain {step}")
 
