@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -152,3 +153,35 @@ def test_flow_kql_defaults_to_the_documented_spelling() -> None:
     assert text.splitlines()[0] == "NatGatewayFlowlogsV1"
     assert "sum(BytesSent)" in text
     assert "bin(TimeGenerated, 1h)" in text
+
+
+def test_random_text_round_trips_through_the_analyzer(kql_check: Any) -> None:
+    """Any text, including quotes, backslashes, controls and astral characters."""
+    rng = random.Random(20251104)
+    alphabet = [
+        '"',
+        "'",
+        "\\",
+        "|",
+        "/",
+        "*",
+        "\n",
+        "\r",
+        "\t",
+        "\x00",
+        "`",
+        "@",
+        "é",
+        "😀",
+        "\u2028",
+    ]
+    texts = [
+        "".join(
+            rng.choice(alphabet) if rng.random() < 0.5 else chr(rng.randint(32, 0x2FFF))
+            for _ in range(rng.randint(0, 24))
+        )
+        for _ in range(300)
+    ]
+    results = kql_check([f"print s = {kql_string(t)}" for t in texts])
+    assert [r["strings"] for r in results] == [[t] for t in texts]
+    assert all(r["diagnostics"] == [] for r in results)
