@@ -237,8 +237,9 @@ def frame_to_html(frame: pl.DataFrame, *, max_rows: int = 20, caption: str = "")
     )
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
     return (
-        f'<table class="natlens-table">{cap}<thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}{more}</tbody></table>"
+        '<div style="overflow-x:auto;max-width:100%">'
+        f'<table class="natlens-table" style="white-space:nowrap">{cap}'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}{more}</tbody></table></div>"
     )
 
 

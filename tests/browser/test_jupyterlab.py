@@ -121,9 +121,7 @@ def test_troubleshooting_notebook_renders_widgets_and_charts(lab: tuple[str, Pat
                 }""",
                 timeout=90_000,
             )
-            page.evaluate(
-                "() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }"
-            )
+            page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
             page.wait_for_function(
                 """() => {
                     const prompts = [...document.querySelectorAll('.jp-InputArea-prompt')];
@@ -154,10 +152,20 @@ def test_troubleshooting_notebook_renders_widgets_and_charts(lab: tuple[str, Pat
             assert widgets.count() > 0, "no ipywidgets rendered"
             charts = page.locator(".vega-embed canvas, .vega-embed svg.marks")
             assert charts.count() > 0, "no Vega chart rendered"
-            # Scroll through the notebook so the screenshot of the end shows the dashboards.
-            page.locator(".jp-Cell").last.scroll_into_view_if_needed()
+            # The troubleshooting widget rendered its steps, and the dashboard its chart.
+            doctor = page.locator(".jp-Cell", has_text="nw.TroubleshootWidget(").first
+            doctor.scroll_into_view_if_needed()
+            page.wait_for_selector("text=4. drops: PROBLEM", timeout=30_000)
             page.wait_for_timeout(500)
-            page.screenshot(path=str(ARTIFACTS / "01-troubleshoot-outbound-end.png"))
+            doctor.screenshot(path=str(ARTIFACTS / "01-troubleshoot-widget.png"))
+            board = page.locator(".jp-Cell", has_text="nw.Dashboard(").first
+            board.scroll_into_view_if_needed()
+            board.locator(".vega-embed canvas, .vega-embed svg.marks").first.wait_for(
+                timeout=30_000
+            )
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(ARTIFACTS / "01-dashboard.png"))
+            assert "Error displaying widget" not in page.inner_text(".jp-Notebook")
         finally:
             browser.close()
     elapsed = time.monotonic() - started
