@@ -1,9 +1,12 @@
 """Real-browser check: JupyterLab serves the troubleshooting notebook, headless Chromium
 runs it, and its widgets and charts render.
 
-Opt-in (needs Debian's chromium at /usr/bin/chromium)::
+Needs Debian's chromium at /usr/bin/chromium (``apt-get install -y chromium``)::
 
     uv run pytest -m browser tests/browser -q
+
+Screenshots and the run time go to ``$NATLENS_BROWSER_ARTIFACTS`` (default
+``/tmp/natlens-browser``).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -26,7 +30,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("NATLENS_CHROMIUM", "/usr/bin/chromium")
 NOTEBOOK = "01-troubleshoot-outbound.ipynb"
-ARTIFACTS = Path(os.environ.get("NATLENS_BROWSER_ARTIFACTS", REPO / "tests" / "browser" / "out"))
+# Screenshots and timing land here (look at them after a run).
+ARTIFACTS = Path(
+    os.environ.get("NATLENS_BROWSER_ARTIFACTS", Path(tempfile.gettempdir()) / "natlens-browser")
+)
 
 
 def _free_port() -> int:
