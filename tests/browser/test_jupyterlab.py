@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(480)]
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("NATLENS_CHROMIUM", "/usr/bin/chromium")
@@ -129,15 +129,16 @@ def test_troubleshooting_notebook_renders_widgets_and_charts(lab: tuple[str, Pat
                 timeout=90_000,
             )
             page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+            # Every code cell of the notebook model has run and the kernel is idle again.
             page.wait_for_function(
                 """() => {
-                    const prompts = [...document.querySelectorAll('.jp-InputArea-prompt')];
-                    const code = [...document.querySelectorAll('.jp-CodeCell')];
-                    return code.length > 0 && prompts.every(p => !p.textContent.includes('*'))
-                        && code.every(c => /\\[\\d+\\]/.test(
-                            c.querySelector('.jp-InputArea-prompt')?.textContent ?? ''));
+                    const nb = window.jupyterapp.shell.currentWidget;
+                    const code = nb.content.widgets.filter(c => c.model.type === 'code');
+                    return code.length > 0
+                        && code.every(c => c.model.executionCount !== null)
+                        && nb.sessionContext.session.kernel.status === 'idle';
                 }""",
-                timeout=240_000,
+                timeout=300_000,
                 polling=500,
             )
             page.wait_for_selector(".vega-embed canvas, .vega-embed svg.marks", timeout=60_000)
@@ -173,6 +174,11 @@ def test_troubleshooting_notebook_renders_widgets_and_charts(lab: tuple[str, Pat
             page.wait_for_timeout(500)
             page.screenshot(path=str(ARTIFACTS / "01-dashboard.png"))
             assert "Error displaying widget" not in page.inner_text(".jp-Notebook")
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "failure.png"))
+            log = (root / "lab.log").read_text()[-3000:]
+            print(f"screenshot: {ARTIFACTS / 'failure.png'}\nconsole: {console[-20:]}\n{log}")
+            raise
         finally:
             browser.close()
     elapsed = time.monotonic() - started
