@@ -30,6 +30,7 @@ __all__ = [
     "chart_flow_map",
     "chart_heatmap",
     "chart_metrics",
+    "chart_nat_ip_usage",
     "chart_spike",
     "chart_top",
     "chart_traffic_over_time",
@@ -1177,3 +1178,59 @@ def chart_metrics(
         height=200,
     )
     return layered
+
+
+def chart_nat_ip_usage(usage: pl.DataFrame, *, title: str | None = None) -> alt.Chart:
+    """Each NAT public IP's share of its gateway's records, IPv4 and IPv6 apart.
+
+    Parameters
+    ----------
+    usage
+        :func:`natlens.nat_ip_usage` output. A bar far above the others (``imbalance``
+        well over 1.0) is an IP carrying more than its fair share of connections.
+
+    Examples
+    --------
+    >>> import natlens
+    >>> flows = natlens.read_flowlogs(natlens.sample_data().flowlogs)
+    >>> chart_nat_ip_usage(natlens.nat_ip_usage(flows)).to_dict()["mark"]["type"]
+    'bar'
+    """
+    _require(
+        usage,
+        ("resource_id", "nat_gateway_ip", "ip_version", "records", "share", "imbalance"),
+        "chart_nat_ip_usage",
+    )
+    data = _guard(usage, "chart_nat_ip_usage").select(
+        pl.col("resource_id").str.split("/").list.last().str.to_lowercase().alias("gateway"),
+        "nat_gateway_ip",
+        ("IPv" + pl.col("ip_version").cast(pl.String)).alias("version"),
+        "records",
+        (pl.col("share") * 100).round(1).alias("share"),
+        pl.col("imbalance").round(2),
+        _human_bytes("bytes").alias("bytes_text") if "bytes" in usage.columns else pl.lit(""),
+    )
+    chart: alt.Chart = (
+        alt.Chart(data)
+        .mark_bar()
+        .encode(
+            y=alt.Y("nat_gateway_ip:N", title=None, sort=None),
+            x=alt.X(
+                "share:Q",
+                title="share of the gateway's records (%)",
+                scale=alt.Scale(domain=[0, 100]),
+            ),
+            color=alt.Color("gateway:N", title="gateway"),
+            row=alt.Row("version:N", title=None),
+            tooltip=[
+                alt.Tooltip("gateway:N"),
+                alt.Tooltip("nat_gateway_ip:N", title="NAT IP"),
+                alt.Tooltip("records:Q", format=","),
+                alt.Tooltip("share:Q", title="share (%)"),
+                alt.Tooltip("imbalance:Q", title="imbalance (1.0 = fair)"),
+            ],
+        )
+        .properties(title=title or "NAT public IP utilisation", width=420)
+        .resolve_scale(y="independent")
+    )
+    return chart

@@ -732,7 +732,10 @@ class TroubleshootWidget(_View):
         )
         children = []
         for step in result.steps:
-            body = f"<p class='natlens-{step.status}'>{html.escape(step.finding)}</p>"
+            body = (
+                f"<p class='natlens-{step.status}' style='white-space:normal;max-width:900px'>"
+                f"{html.escape(step.finding)}</p>"
+            )
             if step.evidence.height:
                 body += frame_to_html(step.evidence, max_rows=12, caption="evidence")
             children.append(w.HTML(body))

@@ -243,6 +243,15 @@ def test_metrics_chart(samples: natlens.SampleData) -> None:
         nc.chart_metrics(metrics, "Nope")
 
 
+def test_nat_ip_usage_shares(sample_flows: pl.DataFrame) -> None:
+    spec = nc.chart_nat_ip_usage(natlens.nat_ip_usage(sample_flows)).to_dict()
+    rows = {r["nat_gateway_ip"]: r for r in _rows(spec)}
+    assert rows["51.124.20.7"]["share"] == 100.0
+    assert rows["20.61.15.40"]["share"] + rows["20.61.15.41"]["share"] == pytest.approx(100.0)
+    assert rows["2603:1020:203:4::28"]["version"] == "IPv6"
+    assert spec["resolve"]["scale"]["y"] == "independent"
+
+
 def test_charts_refuse_missing_columns_clearly() -> None:
     with pytest.raises(ValueError, match=r"chart_heatmap: the frame has no column\(s\) \['time'\]"):
         nc.chart_heatmap(pl.DataFrame({"x": [1]}))
