@@ -103,7 +103,14 @@ def run_lab(
             file=sys.stderr,
         )
         return 2
-    folder = notebook_dir if notebook_dir is not None else notebooks_dir()
+    try:
+        folder = notebook_dir if notebook_dir is not None else notebooks_dir()
+    except FileNotFoundError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if not folder.is_dir():
+        print(f"natlens lab: notebook folder {folder} not found", file=sys.stderr)
+        return 2
     _ensure_samples()
     command = lab_command(folder, port=port, no_browser=no_browser, extra=extra)
     if os.name == "posix":

@@ -418,7 +418,7 @@ def run_report(args: argparse.Namespace) -> int:
             currency=args.currency,
             title=args.title,
         )
-    except (ValueError, FileNotFoundError, natlens.FlowLogError) as exc:
+    except (ValueError, OSError, natlens.FlowLogError) as exc:
         print(f"natlens report: {exc}", file=sys.stderr)
         return 2
     print(f"natlens report: wrote {out} ({out.stat().st_size:,} bytes)")

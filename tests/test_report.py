@@ -155,6 +155,13 @@ def test_notebooks_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         notebooks_dir()
 
 
+def test_natlens_lab_without_notebooks_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["lab", "--notebook-dir", str(tmp_path / "none")]) == 2
+    assert f"notebook folder {tmp_path / 'none'} not found" in capsys.readouterr().err
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
