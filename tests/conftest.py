@@ -25,6 +25,6 @@ def sample_flows(samples: natlens.SampleData) -> pl.DataFrame:
 
 @pytest.fixture(scope="session")
 def answer_key(samples: natlens.SampleData) -> dict[str, Any]:
-    """The planted events, as written for workshop trainers."""
+    """The planted events, as written for workshop trainers (read-only: tests share it)."""
     key: dict[str, Any] = json.loads(samples.answer_key.read_text())
     return key

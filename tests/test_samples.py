@@ -390,8 +390,10 @@ def test_most_traffic_complies_and_the_rest_is_in_the_answer_key(
     destinations = raw.get_column("destination_ip").unique().to_list()
     unapproved = sorted(ip for ip in destinations if not approved(ip))
     assert unapproved == sorted(answer_key["unapproved_destinations"])
-    expected = events["unapproved_destination"]["destination_ips"]
-    expected += events["beacon"]["destination_ips"]
+    expected = [
+        *events["unapproved_destination"]["destination_ips"],
+        *events["beacon"]["destination_ips"],
+    ]
     assert sorted(expected) == unapproved
     bad = raw.filter(pl.col("destination_ip").is_in(unapproved))
     assert bad.height < 0.02 * raw.height
