@@ -1,7 +1,8 @@
 """Real-browser check: JupyterLab serves the troubleshooting notebook, headless Chromium
 runs it, and its widgets and charts render.
 
-Needs Debian's chromium at /usr/bin/chromium (``apt-get install -y chromium``)::
+Needs Debian's chromium at /usr/bin/chromium; run as root on Debian, the test installs it
+itself (``apt-get install -y chromium``), as CI does::
 
     uv run pytest -m browser tests/browser -q
 
@@ -36,6 +37,23 @@ ARTIFACTS = Path(
 )
 
 
+def _ensure_chromium() -> None:
+    """Install Debian's chromium when it is missing and this user can (browsers cannot be
+    downloaded here: Playwright drives the distribution's build)."""
+    if Path(CHROMIUM).exists():
+        return
+    apt = shutil.which("apt-get")
+    if apt is None or os.geteuid() != 0:
+        pytest.fail(
+            f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)"
+        )
+    env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
+    for command in ([apt, "update"], [apt, "install", "-y", "chromium"]):
+        subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"apt-get installed chromium but {CHROMIUM} is still missing")
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -46,8 +64,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """A JupyterLab server on a copy of notebooks/, yielding its base URL (with token)."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} not found: apt-get install -y chromium")
+    _ensure_chromium()
     root = tmp_path_factory.mktemp("lab")
     shutil.copytree(REPO / "notebooks", root / "notebooks")
     port, token = _free_port(), secrets.token_hex(16)
