@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, TypedDict
 
 import polars as pl
 import pytest
@@ -11,7 +11,13 @@ from analysis_frames import at, flow, frame
 
 import natlens
 
-PRICE = {"price_per_gb": 0.045, "currency": "USD"}
+
+class Price(TypedDict):
+    price_per_gb: float
+    currency: str
+
+
+PRICE: Price = {"price_per_gb": 0.045, "currency": "USD"}
 
 
 def test_cost_counts_both_directions() -> None:

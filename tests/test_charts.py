@@ -36,11 +36,12 @@ def _rows(spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _tooltips(spec: dict[str, Any]) -> list[str]:
-    return [
-        t.get("title", t.get("field"))
-        for node in _walk(spec)
-        for t in (node.get("tooltip") if isinstance(node.get("tooltip"), list) else [])
-    ]
+    titles: list[str] = []
+    for node in _walk(spec):
+        tooltip = node.get("tooltip")
+        if isinstance(tooltip, list):
+            titles.extend(t.get("title", t.get("field")) for t in tooltip)
+    return titles
 
 
 @pytest.fixture(scope="module")

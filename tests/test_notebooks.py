@@ -69,7 +69,8 @@ def _run(path: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> nbformat
         resources={"metadata": {"path": str(workdir)}},
     )
     client.execute()
-    return nb
+    executed: nbformat.NotebookNode = nb
+    return executed
 
 
 def _findings(nb: nbformat.NotebookNode, name: str) -> dict[str, Any]:

@@ -150,7 +150,8 @@ def test_dashboard_brush_narrows_the_tables(board: nw.Dashboard) -> None:
     whole = board.talkers.row(0, named=True)
     _brush(board, _ms(SPIKE[0]), _ms(SPIKE[1]))
     assert board.selection == SPIKE
-    assert board.chart.selections.brush.value == {"time": [_ms(SPIKE[0]), _ms(SPIKE[1])]}
+    brush = board.chart.selections.brush  # type: ignore[attr-defined]  # named by the chart
+    assert brush.value == {"time": [_ms(SPIKE[0]), _ms(SPIKE[1])]}
     inside = board.talkers.row(0, named=True)
     assert inside["source_ip"] == "10.10.3.7"
     assert inside["bytes"] < whole["bytes"]
@@ -165,7 +166,8 @@ def test_dashboard_brush_narrows_the_tables(board: nw.Dashboard) -> None:
         dt.datetime(2026, 11, 12, 19, tzinfo=UTC),
     )
     board.chart._vl_selections = {"brush": {"value": None, "store": []}}
-    assert board.selection is None
+    cleared: object = board.selection  # changed by the assignment above
+    assert cleared is None
     assert board.talkers.row(0, named=True) == whole
 
 

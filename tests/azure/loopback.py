@@ -131,10 +131,12 @@ def _term(cur: _Cursor, columns: set[str]) -> pl.Expr:
     token = cur.peek()
     if token == ("op", ">="):
         cur.take()
-        return col >= cur.take("dt")
+        at_least: pl.Expr = col >= cur.take("dt")
+        return at_least
     if token == ("op", "<"):
         cur.take()
-        return col < cur.take("dt")
+        before: pl.Expr = col < cur.take("dt")
+        return before
     if token == ("op", "in~"):
         cur.take()
         cur.take("op", "(")

@@ -285,7 +285,7 @@ def test_the_real_500000_row_cap_is_split_around(loopback: LoopbackServer, crede
         pl.lit("203.0.113.10").alias("nat_gateway_ip"),
         *(pl.int_range(n).cast(pl.Int64).alias(c) for c in COUNTER_COLUMNS),
         pl.lit(GATEWAYS[0]).alias("resource_id"),
-    ).cast(dict(FLOW_SCHEMA))
+    ).cast(FLOW_SCHEMA)
     loopback.state.tables = {
         "NatGatewayFlowlogsV1": la_table(big, LA_TYPES, "NatGatewayFlowlogsV1")
     }
