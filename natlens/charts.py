@@ -20,6 +20,7 @@ import altair as alt
 import polars as pl
 
 from natlens._schema import FLOW_SCHEMA
+from natlens._usage import TOTAL_COLUMNS as _TOTALS
 
 __all__ = [
     "MAX_ROWS",
@@ -51,16 +52,6 @@ _METRIC_COLUMN: dict[str, str] = {
     "drops": "packets_dropped",
     "flows": "records",
 }
-_TOTALS = (
-    "bytes_sent",
-    "bytes_received",
-    "bytes",
-    "packets_sent",
-    "packets_received",
-    "packets",
-    "packets_dropped",
-    "records",
-)
 
 _UNITS: tuple[tuple[str, float], ...] = (
     ("B", 1.0),
