@@ -302,9 +302,11 @@ _DUCK_TYPES = dict.fromkeys(COUNTER_COLUMNS, "BIGINT") | {
     "resource_id": "VARCHAR",
 }
 _local = threading.local()
+_WORKERS = 2  # batches loaded at once; each DuckDB read gets its share of the cores
 
 
-def _duckdb() -> Any:
+def _duckdb(threads: int) -> Any:
+    """This thread's DuckDB connection, set to use ``threads`` threads."""
     con = getattr(_local, "con", None)
     if con is None:
         import duckdb
@@ -312,6 +314,10 @@ def _duckdb() -> Any:
         con = duckdb.connect()
         con.execute("SET TimeZone = 'UTC'")
         _local.con = con
+        _local.threads = 0
+    if _local.threads != threads:
+        con.execute(f"SET threads = {threads}")
+        _local.threads = threads
     return con
 
 
@@ -358,7 +364,7 @@ def _fast_query(plans: Sequence[_Plan], wanted: frozenset[str]) -> str | None:
     )
 
 
-def _fast(plans: Sequence[_Plan], wanted: frozenset[str]) -> pl.DataFrame | None:
+def _fast(plans: Sequence[_Plan], wanted: frozenset[str], threads: int) -> pl.DataFrame | None:
     """Read clean JSON Lines files through DuckDB; None if they need a closer look."""
     query = _fast_query(plans, wanted)
     if query is None:
@@ -366,7 +372,7 @@ def _fast(plans: Sequence[_Plan], wanted: frozenset[str]) -> pl.DataFrame | None
     import duckdb
 
     try:
-        table = _duckdb().sql(query).to_arrow_table()
+        table = _duckdb(threads).sql(query).to_arrow_table()
     except duckdb.Error:
         return None
     frame = pl.from_arrow(table, rechunk=False)
@@ -593,12 +599,12 @@ ALL_COLUMNS = frozenset(FLOW_SCHEMA.names())
 
 
 def _load(
-    plan: _Plan, strict: bool, wanted: frozenset[str] = ALL_COLUMNS
+    plan: _Plan, strict: bool, wanted: frozenset[str] = ALL_COLUMNS, threads: int = 1
 ) -> tuple[pl.DataFrame, list[Problem]]:
     """Load one file: the fast path if it can, else the careful one."""
     file = str(plan.path)
     if plan.format == "jsonl" and plan.envelope is not None:
-        fast = _fast([plan], wanted)
+        fast = _fast([plan], wanted, threads)
         if fast is not None:
             frame = fast
             if "resource_id" in frame.columns and frame["resource_id"].has_nulls():
@@ -614,17 +620,17 @@ def _load(
 
 
 def _load_batch(
-    batch: Sequence[_Plan], strict: bool, wanted: frozenset[str] = ALL_COLUMNS
+    batch: Sequence[_Plan], strict: bool, wanted: frozenset[str] = ALL_COLUMNS, threads: int = 1
 ) -> tuple[pl.DataFrame, list[Problem]]:
     """Load files of one spelling in one DuckDB read; file by file if any needs care.
 
     The frame holds at least the ``wanted`` and required columns, in schema order.
     """
     if len(batch) > 1:
-        fast = _fast(batch, wanted)
+        fast = _fast(batch, wanted, threads)
         if fast is not None:
             return _canonical_fast(fast), []
-    loaded = [_load(plan, strict, wanted) for plan in batch]
+    loaded = [_load(plan, strict, wanted, threads) for plan in batch]
     columns = [c for c in FLOW_SCHEMA.names() if all(c in f.columns for f, _ in loaded)]
     frames = [frame.select(columns) for frame, _ in loaded]
     return pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0], [
@@ -691,7 +697,7 @@ def _ordered(
     if len(plans) == 1:
         yield plans[0], *load(plans[0])
         return
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="natlens-load") as pool:
+    with ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="natlens-load") as pool:
         pending: list[tuple[Batch, Future[tuple[pl.DataFrame, list[Problem]]]]] = []
         queue = iter(plans)
         try:
@@ -845,14 +851,21 @@ def _io_source(
                 used |= set(predicate.meta.root_names())
             wanted = frozenset(used)
 
+        batches = _batches(plans)
+        # Several batches are read _WORKERS at a time, each DuckDB read with its share of
+        # the cores: parallel across files beats parallel within one (5.4 s against 5.7 s
+        # for 10M records on 2 cores). A lone batch gets every core.
+        cores = os.cpu_count() or 1
+        threads = cores if len(batches) == 1 else max(1, cores // _WORKERS)
+
         def load(batch: Batch) -> tuple[pl.DataFrame, list[Problem]]:
-            return _load_batch(batch, strict, wanted)
+            return _load_batch(batch, strict, wanted, threads)
 
         bar = tqdm(
             total=total, unit="B", unit_scale=True, desc="natlens: reading", disable=not show
         )
         try:
-            for batch, loaded, problems in _ordered(_batches(plans), load):
+            for batch, loaded, problems in _ordered(batches, load):
                 report._add([str(p.path) for p in batch], loaded.height, problems)
                 bar.update(sum(p.size for p in batch))
                 frame = loaded

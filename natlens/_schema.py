@@ -134,7 +134,13 @@ def canonicalize(frame: pl.DataFrame, *, trusted_ipv4: bool = False) -> pl.DataF
             if mapping:
                 replacements.append(pl.col(column).replace(mapping))
     if "resource_id" in frame.columns:
-        rid = frame.get_column("resource_id").unique()
+        rid = frame.get_column("resource_id")
+        # A blob holds one gateway: compare with the first value before hashing them all.
+        rid = (
+            rid.head(1)
+            if rid.len() and rid.first() is not None and (rid == rid.first()).all()
+            else rid.unique()
+        )
         if (rid.is_not_null() & (rid != rid.str.to_uppercase())).any():
             replacements.append(pl.col("resource_id").str.to_uppercase())
     return frame.with_columns(replacements) if replacements else frame
