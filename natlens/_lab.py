@@ -75,15 +75,6 @@ def lab_command(
     return command
 
 
-def _ensure_samples() -> None:
-    """Create the sample data the notebooks read, if the samples module provides it."""
-    import natlens
-
-    make = getattr(natlens, "sample_data", None)
-    if callable(make):
-        make()
-
-
 def run_lab(
     *,
     notebook_dir: Path | None = None,
@@ -111,7 +102,13 @@ def run_lab(
     if not folder.is_dir():
         print(f"natlens lab: notebook folder {folder} not found", file=sys.stderr)
         return 2
-    _ensure_samples()
+    from natlens._samples import sample_data
+
+    try:
+        sample_data()  # the notebooks read the shipped sample week: say so now if it is missing
+    except FileNotFoundError as exc:
+        print(f"natlens lab: {exc}", file=sys.stderr)
+        return 2
     command = lab_command(folder, port=port, no_browser=no_browser, extra=extra)
     if os.name == "posix":
         # Become JupyterLab: signals (Ctrl+C, SIGTERM from a supervisor) reach it directly.
