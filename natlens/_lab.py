@@ -64,6 +64,9 @@ def lab_command(
         "-m",
         "jupyterlab",
         f"--ServerApp.root_dir={notebook_dir}",
+        # natlens works offline: no news feed to fetch, no update check to run.
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]
     if port is not None:
         if not 0 < port < 65536:
