@@ -140,6 +140,8 @@ def test_lab_command_line() -> None:
         "-m",
         "jupyterlab",
         "--ServerApp.root_dir=/nb",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         "--port=8899",
         "--no-browser",
         "--ServerApp.x=1",
