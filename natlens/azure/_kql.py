@@ -54,8 +54,8 @@ def kql_string(value: str) -> str:
     """Return ``value`` as a KQL string literal that cannot end early.
 
     Backslash and double quote are escaped, and every character outside printable
-    ASCII is written as a ``\\uXXXX`` escape, so quotes, pipes, newlines and comment
-    markers in ``value`` stay inside the literal.
+    ASCII is written as a ``\\u`` escape of four hex digits, so quotes, pipes, newlines
+    and comment markers in ``value`` stay inside the literal.
 
     Examples
     --------
