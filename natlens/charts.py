@@ -951,7 +951,11 @@ def chart_cost_breakdown(
             )
             .mark_bar()
             .encode(
-                x=alt.X("period:O", title="period start (UTC)"),
+                x=alt.X(
+                    "period:O",
+                    title="period start (UTC)",
+                    axis=alt.Axis(labelAngle=-40, labelLimit=200),
+                ),
                 y=alt.Y("cost:Q", title=f"{what} ({currency})"),
                 tooltip=[
                     alt.Tooltip("period:O", title="period (UTC)"),
