@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import ipaddress
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,6 +30,8 @@ import ipywidgets as w
 import polars as pl
 
 from natlens import charts
+from natlens._ip import is_address_like, longest_prefix_match, resolve_targets
+from natlens._time import time_filter
 from natlens._troubleshoot import Diagnosis, diagnose
 from natlens._usage import top_destinations, top_talkers
 
@@ -132,11 +133,8 @@ class FilterState:
         >>> FilterState(destinations=("140.82.112.0/20",)).apply(flows).collect().height
         1
         """
-        lazy = flows.lazy()
-        if self.start is not None:
-            lazy = lazy.filter(pl.col("time") >= self.start)
-        if self.end is not None:
-            lazy = lazy.filter(pl.col("time") < self.end)
+        window = time_filter(self.start, self.end)
+        lazy = flows.lazy() if window is None else flows.lazy().filter(window)
         if self.gateway:
             lazy = lazy.filter(pl.col("resource_id").str.to_uppercase() == self.gateway.upper())
         if self.nat_ips:
@@ -144,10 +142,11 @@ class FilterState:
         if self.sources:
             lazy = lazy.filter(pl.col("source_ip").is_in(self.sources))
         if self.destinations:
-            wanted = _destination_matcher(self.destinations, destination_labels)
-            distinct = lazy.select(pl.col("destination_ip").unique()).collect()
-            keep = [d for d in distinct.get_column("destination_ip").to_list() if wanted(d)]
-            lazy = lazy.filter(pl.col("destination_ip").is_in(keep))
+            lazy = lazy.join(
+                _wanted_destinations(lazy, self.destinations, destination_labels),
+                on="destination_ip",
+                how="semi",
+            )
         return lazy
 
     def describe(self) -> str:
@@ -176,45 +175,29 @@ class FilterState:
         return f"{'; '.join(parts) or 'all traffic'}, {self.metric}"
 
 
-def _destination_matcher(
-    entries: Iterable[str], labels: Mapping[str, str] | None
-) -> Callable[[str | None], bool]:
-    """A predicate over destination IP text for a list of IPs, CIDRs and labels."""
-    addresses: set[str] = set()
-    networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
-    names: set[str] = set()
-    for entry in entries:
-        text = entry.strip()
-        if not text:
-            continue
-        try:
-            if "/" in text:
-                networks.append(ipaddress.ip_network(text, strict=False))
-            else:
-                addresses.add(str(ipaddress.ip_address(text)))
-        except ValueError:
-            names.add(text.lower())
+def _wanted_destinations(
+    flows: pl.LazyFrame, entries: Iterable[str], labels: Mapping[str, str] | None
+) -> pl.LazyFrame:
+    """The destination IPs of ``flows`` named by ``entries``: IPs, CIDRs or labels.
+
+    IPs and CIDRs go through the analyses' vectorised prefix match; any other entry is a
+    label (a service tag, say) looked up in ``labels`` (destination IP -> label).
+    """
+    texts = [entry.strip() for entry in entries if entry.strip()]
+    addresses = [text for text in texts if is_address_like(text)]
+    names = {text.lower() for text in texts if not is_address_like(text)}
     if names and labels is None:
         raise ValueError(
             f"destinations {sorted(names)} are not IPs or CIDRs; pass destination_labels "
             "(for example from natlens.label_destinations) to filter by service tag"
         )
-    lowered = {ip: label.lower() for ip, label in (labels or {}).items() if label}
-
-    def wanted(ip: str | None) -> bool:
-        if ip is None:
-            return False
-        if ip in addresses or lowered.get(ip) in names:
-            return True
-        if networks:
-            try:
-                address = ipaddress.ip_address(ip)
-            except ValueError:
-                return False
-            return any(address in net for net in networks)
-        return False
-
-    return wanted
+    labelled = [ip for ip, label in (labels or {}).items() if label and label.lower() in names]
+    parts = [pl.LazyFrame({"destination_ip": labelled}, schema={"destination_ip": pl.String})]
+    if addresses:
+        prefixes = resolve_targets(addresses, argument="destinations")
+        matched = longest_prefix_match(flows, prefixes, column="destination_ip")
+        parts.append(matched.select("destination_ip"))
+    return pl.concat(parts, how="vertical")
 
 
 def frame_to_html(frame: pl.DataFrame, *, max_rows: int = 20, caption: str = "") -> str:
