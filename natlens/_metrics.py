@@ -10,14 +10,12 @@ from pathlib import Path
 
 import polars as pl
 
-from natlens._schema import METRICS_SCHEMA
+from natlens._schema import METRICS_SCHEMA, PROTOCOL_NAMES
 
 __all__ = ["read_metrics"]
 
 _REQUIRED = ("time", "resource_id", "metric", "value")
 _DIMENSIONS = ("protocol", "direction", "connection_state")
-# The Protocol dimension is documented with IANA numbers (6 TCP, 17 UDP).
-_PROTOCOLS = {"6": "TCP", "17": "UDP", "tcp": "TCP", "udp": "UDP"}
 
 
 def read_metrics(path: str | os.PathLike[str]) -> pl.DataFrame:
@@ -135,7 +133,7 @@ def _conform(frame: pl.DataFrame, file: Path, *, text_source: bool) -> pl.DataFr
             columns[name] = _text(frame.get_column(name))
         else:
             columns[name] = pl.Series(name, [None] * frame.height, dtype=pl.String)
-    columns["protocol"] = columns["protocol"].replace(_PROTOCOLS)
+    columns["protocol"] = columns["protocol"].replace(PROTOCOL_NAMES)
     columns["value"] = parsed
     return pl.DataFrame([columns[n].alias(n) for n in METRICS_SCHEMA.names()]).cast(METRICS_SCHEMA)
 

@@ -12,6 +12,7 @@ __all__ = [
     "FLOW_SCHEMA",
     "IP_COLUMNS",
     "METRICS_SCHEMA",
+    "PROTOCOL_NAMES",
     "canonical_ip",
     "canonicalize",
     "empty_flows",
@@ -69,6 +70,10 @@ METRICS_SCHEMA: pl.Schema = pl.Schema(
 dimension columns are null where a metric has no such dimension. ``value`` holds the
 metric's documented aggregation (Average for DatapathAvailability, Total otherwise).
 """
+
+
+PROTOCOL_NAMES: dict[str, str] = {"6": "TCP", "17": "UDP", "tcp": "TCP", "udp": "UDP"}
+"""The metrics' Protocol dimension, documented with IANA numbers (6 TCP, 17 UDP), as names."""
 
 
 def canonical_ip(text: str) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 import polars as pl
 
-from natlens._schema import METRICS_SCHEMA
+from natlens._schema import METRICS_SCHEMA, PROTOCOL_NAMES
 
 __all__ = ["GATEWAY_METRICS", "read_gateway_metrics"]
 
@@ -33,8 +33,6 @@ _DEFAULT = (
     "ByteCount",
 )
 _COLUMNS = {"Protocol": "protocol", "Direction": "direction", "ConnectionState": "connection_state"}
-# The Protocol dimension comes as IANA numbers; natlens spells it like read_metrics does.
-_PROTOCOLS = {"6": "TCP", "17": "UDP", "tcp": "TCP", "udp": "UDP"}
 _MARK = "/providers/microsoft.insights/metrics/"
 
 
@@ -160,7 +158,7 @@ def read_gateway_metrics(
                                         point.timestamp,
                                         rid.upper(),
                                         metric.name,
-                                        _PROTOCOLS.get(
+                                        PROTOCOL_NAMES.get(
                                             dims.get("protocol") or "", dims.get("protocol")
                                         ),
                                         dims.get("direction"),
