@@ -14,7 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from natlens._schema import COUNTER_COLUMNS, canonical_ip
+from natlens._fields import field_map
+from natlens._schema import COUNTER_COLUMNS, FLOW_SCHEMA, canonical_ip
 
 __all__ = [
     "FLOW_TABLES",
@@ -32,20 +33,21 @@ __all__ = [
 FLOW_TABLES: tuple[str, ...] = ("NatGatewayFlowlogsV1", "NatGatewayFlowLogsV1")
 """Table names Microsoft uses for the flow log, the documented spelling first."""
 
-# natlens column -> the spellings a workspace may really have, the documented one first.
-_SPELLINGS: dict[str, tuple[str, ...]] = {
-    "time": ("TimeGenerated",),
-    "source_ip": ("SourceIp", "SourceIP"),
-    "destination_ip": ("DestinationIp", "DestinationIP"),
-    "nat_gateway_ip": ("NatGatewayIp", "NatGatewayIP"),
-    "packets_sent": ("PacketsSent", "packetsSent"),
-    "packets_received": ("PacketsReceived",),
-    "packets_sent_dropped": ("PacketsSentDropped",),
-    "packets_received_dropped": ("PacketsReceivedDropped",),
-    "bytes_sent": ("BytesSent",),
-    "bytes_received": ("BytesReceived",),
-    "resource_id": ("_ResourceId", "_resourceId", "ResourceId", "resourceId"),
-}
+# The table's columns as Microsoft documents them; a workspace may spell some otherwise
+# (natlens._fields knows every spelling), which column_map discovers.
+DOCUMENTED_COLUMNS: tuple[str, ...] = (
+    "TimeGenerated",
+    "SourceIp",
+    "DestinationIp",
+    "NatGatewayIp",
+    "PacketsSent",
+    "PacketsReceived",
+    "PacketsSentDropped",
+    "PacketsReceivedDropped",
+    "BytesSent",
+    "BytesReceived",
+    "_ResourceId",
+)
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -213,20 +215,15 @@ def column_map(table: str, schema: Iterable[str]) -> TableColumns:
     >>> cols.columns["source_ip"]
     'SourceIP'
     """
-    present = set(schema)
-    mapping: dict[str, str] = {}
-    missing: list[str] = []
-    for name, spellings in _SPELLINGS.items():
-        found = next((s for s in spellings if s in present), None)
-        if found is None:
-            missing.append(f"{name} ({' or '.join(spellings)})")
-        else:
-            mapping[name] = found
+    present = list(schema)
+    found = field_map(present)
+    missing = [name for name in FLOW_SCHEMA.names() if name not in found]
     if missing:
         raise ValueError(
             f"table {table} lacks the flow-log columns {', '.join(missing)}; "
             f"it has {', '.join(sorted(present)) or 'no columns'}"
         )
+    mapping = {name: found[name] for name in FLOW_SCHEMA.names()}
     return TableColumns(table, mapping)
 
 
@@ -398,7 +395,7 @@ def flow_kql(
     ... )
     | where NatGatewayIp in~ ("203.0.113.10")
     """
-    names = [s[0] for s in _SPELLINGS.values()] if schema is None else list(schema)
+    names = list(DOCUMENTED_COLUMNS) if schema is None else list(schema)
     return build_flow_query(
         column_map(table, names),
         start,
