@@ -30,7 +30,7 @@ import polars as pl
 
 from natlens._fields import field_map, hour_from_path, resource_id_from_path
 from natlens._schema import COUNTER_COLUMNS, FLOW_SCHEMA, IP_COLUMNS, canonical_ip, canonicalize
-from natlens._time import TimeLike, time_filter, time_range
+from natlens._time import TimeLike, parse_timestamp, time_filter, time_range
 
 __all__ = [
     "FlowLogError",
@@ -388,27 +388,6 @@ def _fast(plans: Sequence[_Plan], wanted: frozenset[str], threads: int) -> pl.Da
 # --------------------------------------------------------------------------- the careful path
 
 
-_PORTAL_TIME = ("%m/%d/%Y, %I:%M:%S.%f %p", "%m/%d/%Y, %I:%M:%S %p", "%m/%d/%Y %I:%M:%S %p")
-
-
-def _parse_time(text: str) -> dt.datetime:
-    value = text.strip()
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        for fmt in _PORTAL_TIME:
-            try:
-                parsed = dt.datetime.strptime(value, fmt)
-                break
-            except ValueError:
-                continue
-        else:
-            raise ValueError(f"unparseable timestamp {text!r}") from None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
-
-
 def _parse_count(value: object, name: str) -> int | None:
     if value is None or value == "":
         return None
@@ -467,7 +446,7 @@ class _Normaliser:
         if isinstance(raw_time, str):
             when = self.times.get(raw_time)
             if when is None:
-                when = self.times[raw_time] = _parse_time(raw_time)
+                when = self.times[raw_time] = parse_timestamp(raw_time)
         else:
             raise ValueError(f"unparseable timestamp {raw_time!r}")
         row: dict[str, Any] = {"time": when}

@@ -6,9 +6,43 @@ from datetime import UTC, date, datetime
 
 import polars as pl
 
-__all__ = ["TimeLike", "time_bound", "time_filter", "time_range"]
+__all__ = ["TimeLike", "parse_timestamp", "time_bound", "time_filter", "time_range"]
 
 TimeLike = datetime | date | str
+
+
+# The Log Analytics portal's "Export to CSV" writes local-style times like these.
+_PORTAL_TIME = ("%m/%d/%Y, %I:%M:%S.%f %p", "%m/%d/%Y, %I:%M:%S %p", "%m/%d/%Y %I:%M:%S %p")
+
+
+def parse_timestamp(text: str) -> datetime:
+    """A UTC datetime from ISO 8601 text or the portal's export style; naive text is UTC.
+
+    Raises
+    ------
+    ValueError
+        ``unparseable timestamp '...'``.
+
+    Examples
+    --------
+    >>> parse_timestamp("11/4/2025, 10:01:00.000 AM").isoformat()
+    '2025-11-04T10:01:00+00:00'
+    >>> parse_timestamp("2025-11-04T10:01:00.0000000Z").isoformat()
+    '2025-11-04T10:01:00+00:00'
+    """
+    value = text.strip()
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        for fmt in _PORTAL_TIME:
+            try:
+                parsed = datetime.strptime(value, fmt)
+                break
+            except ValueError:
+                continue
+        else:
+            raise ValueError(f"unparseable timestamp {text!r}") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def time_bound(value: TimeLike | None, *, argument: str) -> datetime | None:
@@ -28,7 +62,7 @@ def time_bound(value: TimeLike | None, *, argument: str) -> datetime | None:
         return None
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            return parse_timestamp(value)
         except ValueError:
             raise ValueError(f"{argument}: {value!r} is not an ISO date or time") from None
     if isinstance(value, datetime):
