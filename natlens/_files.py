@@ -42,9 +42,9 @@ __all__ = [
 ]
 
 Source = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
-Format = Literal["jsonl", "json", "csv", "parquet"]
+Format = Literal["jsonl", "json", "csv", "parquet", "avro", "export", "foreign"]
 
-_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".parquet")
+_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".parquet", ".avro")
 _REQUIRED = ("time", *IP_COLUMNS)
 _SNIFF_BYTES = 256 * 1024
 _AUTO_PROGRESS_BYTES = 256 * 1024 * 1024
@@ -229,6 +229,8 @@ class _Plan:
     # For the fast path: canonical column -> JSON key, and whether under ``properties``.
     envelope: Mapping[str, str] | None = None
     properties: Mapping[str, str] | None = None
+    # For a ``foreign`` file: what it is instead (an NSG flow log, another table...).
+    reason: str | None = None
 
 
 def _text_start(head: bytes) -> str:
@@ -237,16 +239,26 @@ def _text_start(head: bytes) -> str:
 
 def _sniff(path: Path) -> _Plan | None:
     """Decide how to read ``path``; None for an empty file. Raises if it is not flow logs."""
+    from natlens import _landing
+
     size = path.stat().st_size
     with path.open("rb") as fh:
         magic = fh.read(4)
     if magic == b"PAR1":
-        return _Plan(path, "parquet", False, size)
+        return _sniff_parquet(path, size)
+    if magic == _landing.AVRO_MAGIC:
+        error = _landing.capture_schema_error(path)
+        if error is not None:
+            raise FlowLogError(str(path), None, f"not NAT gateway flow logs: {error}")
+        return _Plan(path, "avro", False, size)
     gz = magic[:2] == b"\x1f\x8b"
     head = _head(path, gz)
     text = _text_start(head)
     if not text:
         return None
+    kind = _landing.head_kind(text) if text[0] in "{[" else None
+    if kind is not None:
+        return _Plan(path, "foreign", gz, size, reason=kind)
     if text[0] == "[":
         return _Plan(path, "json", gz, size)
     if text[0] == "{":
@@ -269,9 +281,9 @@ def _sniff(path: Path) -> _Plan | None:
         envelope = field_map(first)
         properties = field_map(props) if isinstance(props, dict) else {}
         known = set(envelope) | set(properties)
-        category = str(first.get("category", "NatGatewayFlowlogsV1"))
-        if "natgatewayflowlog" not in category.lower():
-            raise FlowLogError(str(path), 1, f"not NAT gateway flow logs (category {category!r})")
+        kind = _landing.record_kind(first)
+        if kind is not None:
+            return _Plan(path, "foreign", gz, size, reason=kind)
         if not known & {"source_ip", "destination_ip", "nat_gateway_ip"}:
             raise FlowLogError(
                 str(path),
@@ -289,6 +301,25 @@ def _sniff(path: Path) -> _Plan | None:
         "not NAT gateway flow logs: expected JSON Lines (PT1H.json), an Event Hubs payload, "
         "a Log Analytics export (CSV or JSON) or natlens Parquet",
     )
+
+
+def _sniff_parquet(path: Path, size: int) -> _Plan:
+    """natlens's own Parquet, a Log Analytics export job's, or another table's."""
+    from natlens import _landing
+
+    try:
+        columns = list(pl.read_parquet_schema(path))
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise FlowLogError(str(path), None, f"unreadable Parquet ({exc})") from None
+    if set(FLOW_SCHEMA.names()) <= set(columns):
+        return _Plan(path, "parquet", False, size)
+    kind = _landing.parquet_kind(path, columns)
+    if kind == "export":
+        return _Plan(path, "export", False, size)
+    if kind is not None:
+        return _Plan(path, "foreign", False, size, reason=kind)
+    missing = [c for c in FLOW_SCHEMA.names() if c not in columns]
+    raise FlowLogError(str(path), None, f"Parquet without the flow columns {missing}")
 
 
 # --------------------------------------------------------------------------- the fast path
@@ -503,10 +534,15 @@ def _careful(plan: _Plan) -> tuple[pl.DataFrame, list[Problem]]:
     problems: list[Problem] = []
     norm = _Normaliser(resource_id_from_path(file))
     text = _read_text(plan, problems)
+    from natlens._landing import ForeignTally
+
+    foreign = ForeignTally()  # records of other categories, reported once per kind
 
     def take(record: object, line: int | None, where: str = "") -> None:
         if not isinstance(record, Mapping):
             problems.append(Problem(file, line, f"{where}not a record (expected a JSON object)"))
+            return
+        if foreign.skip(record):
             return
         try:
             norm.add(record)
@@ -531,6 +567,7 @@ def _careful(plan: _Plan) -> tuple[pl.DataFrame, list[Problem]]:
                 take(record, None, f"record {index}: ")
     else:
         _careful_lines(text, file, take, problems)
+    problems.extend(foreign.problems(file))
     frame = norm.frame()
     if frame.height == 0 and not problems:
         problems.append(Problem(file, None, "no records"))
@@ -582,6 +619,13 @@ def _load(
 ) -> tuple[pl.DataFrame, list[Problem]]:
     """Load one file: the fast path if it can, else the careful one."""
     file = str(plan.path)
+    if plan.format in ("avro", "export", "foreign"):
+        from natlens import _landing
+
+        landed, problems = _landing.load(plan.path, plan.format, plan.reason)
+        if strict and problems:
+            raise FlowLogError(problems[0].file, problems[0].line, problems[0].reason)
+        return landed, problems
     if plan.format == "jsonl" and plan.envelope is not None:
         fast = _fast([plan], wanted, threads)
         if fast is not None:
@@ -759,8 +803,13 @@ def scan_flowlogs(
             if strict:
                 raise FlowLogError(str(path), None, "empty file")
             empty.append(Problem(str(path), None, "empty file"))
+        elif plan.format == "foreign" and strict:
+            raise FlowLogError(str(path), None, plan.reason or "not NAT gateway flow logs")
         else:
             plans.append(plan)
+    if plans and not empty and all(p.format == "foreign" for p in plans):
+        # Nothing but other categories (an NSG flow-log folder, say): an error, not a report.
+        raise FlowLogError(str(plans[0].path), None, plans[0].reason or "not NAT gateway flow logs")
     window = time_filter(lo, hi)
     parquet = [p for p in plans if p.format == "parquet"]
     others = [p for p in plans if p.format != "parquet"]
