@@ -18,6 +18,8 @@ from typing import Any
 
 import polars as pl
 
+from natlens._html import frame_to_html
+
 __all__ = ["render_report", "run_report", "write_report"]
 
 Source = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
@@ -44,8 +46,6 @@ def _svg(chart: Any) -> str:
 
 
 def _table(frame: pl.DataFrame, caption: str, max_rows: int = 15) -> str:
-    from natlens.widgets import frame_to_html
-
     return frame_to_html(frame, max_rows=max_rows, caption=caption)
 
 

@@ -30,6 +30,7 @@ import ipywidgets as w
 import polars as pl
 
 from natlens import charts
+from natlens._html import frame_to_html
 from natlens._ip import is_address_like, longest_prefix_match, resolve_targets
 from natlens._time import time_filter
 from natlens._troubleshoot import Diagnosis, diagnose
@@ -198,44 +199,6 @@ def _wanted_destinations(
         matched = longest_prefix_match(flows, prefixes, column="destination_ip")
         parts.append(matched.select("destination_ip"))
     return pl.concat(parts, how="vertical")
-
-
-def frame_to_html(frame: pl.DataFrame, *, max_rows: int = 20, caption: str = "") -> str:
-    """Render a small frame as an HTML table (escaped), for widgets and reports.
-
-    Examples
-    --------
-    >>> "<td>10.0.0.4</td>" in frame_to_html(pl.DataFrame({"ip": ["10.0.0.4"]}))
-    True
-    """
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
-    body = []
-    for row in frame.head(max_rows).iter_rows():
-        cells = "".join(f"<td>{html.escape(_cell_text(v))}</td>" for v in row)
-        body.append(f"<tr>{cells}</tr>")
-    more = (
-        f"<tr><td colspan={len(frame.columns)}>... {frame.height - max_rows} more rows</td></tr>"
-        if frame.height > max_rows
-        else ""
-    )
-    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-    return (
-        '<div style="overflow-x:auto;max-width:100%">'
-        f'<table class="natlens-table" style="white-space:nowrap">{cap}'
-        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}{more}</tbody></table></div>"
-    )
-
-
-def _cell_text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:,.2f}"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
-    return str(value)
 
 
 class _View:
