@@ -8,6 +8,12 @@ Prefix matching (:func:`longest_prefix_match`) masks each address once per prefi
 present in the prefix table and hash-joins on the masked network, then keeps the longest
 match: overlapping prefixes (AzureCloud containing Storage.WestEurope) resolve to the
 most specific one.
+
+NAT64 (RFC 6052 well-known prefix ``64:ff9b::/96``) and IPv4-mapped (``::ffff:0:0/96``)
+addresses stand for the IPv4 host in their last 32 bits (:func:`embedded_ipv4`): they
+match the IPv4 prefixes containing that host as well as the IPv6 prefixes containing
+them as written, and an IPv6 prefix longer than /96 inside those ranges names the same
+IPv4 hosts as its IPv4 counterpart.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import polars as pl
 __all__ = [
     "IP_FIELDS",
     "Resolver",
+    "embedded_ipv4",
     "is_address_like",
     "longest_prefix_match",
     "parse_prefixes",
@@ -39,6 +46,37 @@ _V4 = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
 _V4_TAIL = r"(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$"
 _HEX_GROUP = r"^[0-9a-f]{1,4}$"
 _GROUP_WEIGHT = {i: 1 << (16 * (3 - i % 4)) for i in range(8)}
+_LOW32 = (1 << 32) - 1
+# (hi, upper half of lo) of the /96 ranges whose last 32 bits are an IPv4 address:
+# the NAT64 well-known prefix 64:ff9b::/96 (RFC 6052) and IPv4-mapped ::ffff:0:0/96.
+_EMBEDDING_PREFIXES = ((0x0064_FF9B_0000_0000, 0), (0, 0xFFFF))
+_EMBEDDED_RANK = 96
+"""An IPv4 prefix of length n, matched through an embedded address, ranks as /96+n."""
+
+
+def embedded_ipv4(
+    version: pl.Expr | str = "version", hi: pl.Expr | str = "hi", lo: pl.Expr | str = "lo"
+) -> pl.Expr:
+    """The IPv4 host an IPv6 address stands for, as an integer; null for any other address.
+
+    NAT64 addresses of the well-known prefix ``64:ff9b::/96`` (RFC 6052: a StandardV2
+    NAT gateway writes ``64:ff9b::14.1.2.3`` for the IPv4 host 14.1.2.3) and
+    IPv4-mapped addresses (``::ffff:0:0/96``) carry it in their last 32 bits.
+    Works on the columns :func:`with_ip_fields` adds.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> frame = pl.DataFrame({"ip": ["64:ff9b::e01:203", "::ffff:10.0.0.1", "2001:db8::1"]})
+    >>> with_ip_fields(frame, "ip").select(v4=embedded_ipv4()).to_series().to_list()
+    [234947075, 167772161, None]
+    """
+    version, hi, lo = (pl.col(c) if isinstance(c, str) else c for c in (version, hi, lo))
+    upper = lo // (1 << 32)
+    embedded = pl.lit(False)
+    for prefix_hi, prefix_upper in _EMBEDDING_PREFIXES:
+        embedded = embedded | ((hi == prefix_hi) & (upper == prefix_upper))
+    return pl.when((version == 6) & embedded).then(lo & pl.lit(_LOW32, _U64))
 
 
 def _v4_value(octets: pl.Expr, text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
@@ -256,35 +294,83 @@ def longest_prefix_match(
     ``prefixes`` comes from :func:`parse_prefixes` plus any payload columns; when several
     prefixes of the same length match, the first by ``tie_break`` (ascending) wins.
     Returns one row per matched address: ``column`` and the prefix columns.
+
+    A NAT64 or IPv4-mapped address (see :func:`embedded_ipv4`) is also matched by its
+    IPv4 host: an IPv4 prefix of length n containing the host counts as the IPv6
+    prefix of length 96 + n it corresponds to, so it beats ``64:ff9b::/96`` and loses
+    to nothing shorter. An IPv6 prefix longer than /96 inside those ranges
+    (``64:ff9b::14.1.2.0/120``) also matches the IPv4 hosts it names; ``64:ff9b::/96``
+    itself matches the NAT64 addresses only, not every IPv4 host.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> prefixes = parse_prefixes(["14.1.0.0/16", "64:ff9b::/96"], argument="x")
+    >>> flows = pl.LazyFrame({"ip": ["64:ff9b::14.1.2.3", "64:ff9b::8.8.8.8", "14.1.9.9"]})
+    >>> matched = longest_prefix_match(flows, prefixes, column="ip").collect()
+    >>> dict(sorted(matched.select("ip", "prefix").rows()))  # doctest: +NORMALIZE_WHITESPACE
+    {'14.1.9.9': '14.1.0.0/16', '64:ff9b::14.1.2.3': '14.1.0.0/16',
+     '64:ff9b::8.8.8.8': '64:ff9b::/96'}
     """
     distinct = (
         addresses.select(pl.col(column).unique())
         .drop_nulls()
         .pipe(with_ip_fields, column)
         .drop_nulls("version")
+        .with_columns(_v4=embedded_ipv4())
         .collect()
     )
     payload = [c for c in prefixes.columns if c not in (column, "version")]
+    keys = ["_kv", "_klen", "_khi", "_klo"]
+    native = prefixes.with_columns(
+        _kv=pl.col("version"), _klen=pl.col("length"), _khi=pl.col("net_hi"), _klo=pl.col("net_lo")
+    )
+    # An IPv6 prefix deeper than /96 in a NAT64 or mapped range is also an IPv4 prefix.
+    as_v4 = native.filter(
+        embedded_ipv4("version", "net_hi", "net_lo").is_not_null() & (pl.col("length") > 96)
+    ).with_columns(
+        _kv=pl.lit(4, native.schema["version"]),
+        _klen=(pl.col("length") - _EMBEDDED_RANK).cast(native.schema["length"]),
+        _khi=pl.lit(0, _U64),
+        _klo=pl.col("net_lo") & pl.lit(_LOW32, _U64),
+    )
     # One row per network: among equal prefixes the tie-break winner, so each join is 1:1.
-    best = prefixes.sort(["version", "length", "net_hi", "net_lo", *tie_break]).unique(
-        ["version", "length", "net_hi", "net_lo"], keep="first", maintain_order=True
+    best = (
+        pl.concat([native, as_v4], how="vertical")
+        .sort([*keys, *tie_break])
+        .unique(keys, keep="first", maintain_order=True)
     )
     parts: list[pl.DataFrame] = []
-    for (version, length), table in best.group_by(["version", "length"]):
+    for (version, length), group in sorted(
+        best.partition_by(["_kv", "_klen"], as_dict=True).items()
+    ):
         mask_hi, mask_lo = _masks(int(version), int(length))
+        networks = group.drop("version", "_kv", "_klen")
         keyed = distinct.filter(pl.col("version") == version).select(
             column,
-            net_hi=pl.col("hi") & pl.lit(mask_hi, _U64),
-            net_lo=pl.col("lo") & pl.lit(mask_lo, _U64),
+            _khi=pl.col("hi") & pl.lit(mask_hi, _U64),
+            _klo=pl.col("lo") & pl.lit(mask_lo, _U64),
+            _rank=pl.lit(int(length), pl.Int32),
+            _kv=pl.lit(int(version), pl.Int32),
         )
-        parts.append(keyed.join(table.drop("version"), on=["net_hi", "net_lo"], how="inner"))
+        if version == 4:
+            embedded = distinct.filter(pl.col("_v4").is_not_null()).select(
+                column,
+                _khi=pl.lit(0, _U64),
+                _klo=pl.col("_v4") & pl.lit(mask_lo, _U64),
+                _rank=pl.lit(int(length) + _EMBEDDED_RANK, pl.Int32),
+                _kv=pl.lit(4, pl.Int32),
+            )
+            keyed = pl.concat([keyed, embedded], how="vertical")
+        parts.append(keyed.join(networks, on=["_khi", "_klo"], how="inner"))
     if not parts:
         empty = prefixes.clear().with_columns(pl.lit(None, pl.String).alias(column))
         return empty.lazy().select(column, *payload)
     matched = pl.concat(parts, how="vertical")
+    order = [column, "_rank", *tie_break, "_kv"]
     return (
         matched.lazy()
-        .sort([column, "length"], descending=[False, True])
+        .sort(order, descending=[False, True, *[False] * len(tie_break), False])
         .group_by(column, maintain_order=True)
         .first()
         .select(column, *payload)

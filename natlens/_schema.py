@@ -76,10 +76,31 @@ PROTOCOL_NAMES: dict[str, str] = {"6": "TCP", "17": "UDP", "tcp": "TCP", "udp": 
 """The metrics' Protocol dimension, documented with IANA numbers (6 TCP, 17 UDP), as names."""
 
 
+# IPv6 ranges whose last 32 bits are an IPv4 address, known from the prefix alone, and
+# the RFC 5952 text of their first 96 bits: IPv4-mapped (RFC 4291) and the NAT64
+# well-known prefix (RFC 6052), the one StandardV2 NAT gateways translate through.
+_MIXED_NOTATION: tuple[tuple[ipaddress.IPv6Network, str], ...] = (
+    (ipaddress.IPv6Network("::ffff:0:0/96"), "::ffff:"),
+    (ipaddress.IPv6Network("64:ff9b::/96"), "64:ff9b::"),
+)
+
+
 def canonical_ip(text: str) -> str:
     """Return the canonical text of an IP address.
 
-    IPv4 as a dotted quad, IPv6 in RFC 5952 form (compressed, lower case).
+    IPv4 as a dotted quad, IPv6 in RFC 5952 form (compressed, lower case). An IPv6
+    address that embeds an IPv4 address under a well-known prefix is written in RFC
+    5952 section 5 mixed notation, its last 32 bits as a dotted quad: IPv4-mapped
+    addresses (``::ffff:0:0/96``) as ``::ffff:10.0.0.1``, and NAT64 addresses of the
+    well-known prefix ``64:ff9b::/96`` as ``64:ff9b::14.1.2.3``. Section 5 recommends
+    mixed notation exactly when a well-known prefix shows that the low 32 bits are an
+    IPv4 address, and RFC 6052 section 2.4 writes its well-known-prefix examples that
+    way (``64:ff9b::192.0.2.33``), so a NAT64 destination reads as the IPv4 host it is.
+    Other IPv6 text, including the deprecated IPv4-compatible form (which would spell
+    ``::1`` as ``::0.0.0.1``) and network-specific NAT64 prefixes (not recognisable
+    from the address alone), stays in hexadecimal. Python's own ``str`` of an address
+    differs by version here (3.13 writes mapped addresses mixed, 3.11 does not); this
+    function does not.
 
     Raises
     ------
@@ -92,8 +113,17 @@ def canonical_ip(text: str) -> str:
     '2001:db8::1'
     >>> canonical_ip(" 10.0.0.4 ")
     '10.0.0.4'
+    >>> canonical_ip("::ffff:a00:1")
+    '::ffff:10.0.0.1'
+    >>> canonical_ip("64:FF9B::0E01:0203")
+    '64:ff9b::14.1.2.3'
     """
-    return str(ipaddress.ip_address(text.strip()))
+    address = ipaddress.ip_address(text.strip())
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id is None:
+        for network, head in _MIXED_NOTATION:
+            if address in network:
+                return head + str(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return str(address)
 
 
 def _canonical_ip_map(values: Iterable[str | None]) -> dict[str, str]:

@@ -12,7 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from natlens._ip import longest_prefix_match, parse_prefixes, resolve_targets, with_ip_fields
+from natlens._ip import (
+    embedded_ipv4,
+    longest_prefix_match,
+    parse_prefixes,
+    resolve_targets,
+    with_ip_fields,
+)
 
 MASK64 = (1 << 64) - 1
 
@@ -228,3 +234,142 @@ def test_docstring_examples_run(module: str) -> None:
     result = doctest.testmod(loaded, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def embedded_by_hand(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> int | None:
+    """The IPv4 host of a NAT64 (RFC 6052 section 2.2, /96: bits 96-127) or mapped address."""
+    if address.version == 4:
+        return None
+    assert isinstance(address, ipaddress.IPv6Address)
+    if address.ipv4_mapped is not None:
+        return int(address.ipv4_mapped)
+    if address in NAT64_PREFIX:
+        return int(address) & 0xFFFFFFFF
+    return None
+
+
+def v4_hosts() -> st.SearchStrategy[ipaddress.IPv4Address]:
+    # a few fixed hosts as well, so that drawn prefixes and addresses meet often
+    fixed = ["14.1.2.3", "14.1.2.200", "10.0.0.1", "0.0.0.0", "255.255.255.255"]
+    return st.one_of(
+        st.sampled_from([ipaddress.IPv4Address(a) for a in fixed]), st.ip_addresses(v=4)
+    )
+
+
+def spelled(host: ipaddress.IPv4Address, head: str, style: int) -> str:
+    """``head`` + host, in mixed, hexadecimal, or upper-case fully written notation."""
+    address = ipaddress.IPv6Address(f"{head}{host}")
+    return [f"{head}{host}", address.compressed, address.exploded.upper()][style]
+
+
+@st.composite
+def embedding_addresses(draw: st.DrawFn) -> str:
+    """Text of an IPv4, NAT64, IPv4-mapped or other IPv6 address, in any spelling."""
+    kind = draw(st.sampled_from(["v4", "nat64", "mapped", "v6", "near"]))
+    host = draw(v4_hosts())
+    style = draw(st.integers(0, 2))
+    if kind == "v4":
+        return str(host)
+    if kind in ("nat64", "mapped"):
+        return spelled(host, "64:ff9b::" if kind == "nat64" else "::ffff:", style)
+    if kind == "near":  # just outside the ranges: ::fffe:a.b.c.d, 64:ff9b:0:0:0:1:a.b.c.d
+        return draw(st.sampled_from([f"::fffe:{host}", f"64:ff9b::1:{host}", f"::{host}"]))
+    return str(draw(st.ip_addresses(v=6)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(embedding_addresses(), min_size=1, max_size=20))
+def test_embedded_ipv4_agrees_with_ipaddress(texts: list[str]) -> None:
+    frame = with_ip_fields(pl.DataFrame({"ip": texts}), "ip")
+    got = frame.select(embedded_ipv4()).to_series().to_list()
+    assert got == [embedded_by_hand(ipaddress.ip_address(t)) for t in texts]
+
+
+@st.composite
+def embedding_networks(draw: st.DrawFn) -> str:
+    """IPv4 networks, and IPv6 networks in, around and outside the embedding ranges."""
+    host = draw(v4_hosts())
+    kind = draw(st.sampled_from(["v4", "nat64", "mapped", "v6"]))
+    if kind == "v4":
+        return str(ipaddress.ip_network(f"{host}/{draw(st.integers(0, 32))}", strict=False))
+    if kind == "v6":
+        address = draw(st.ip_addresses(v=6))
+        return str(ipaddress.ip_network(f"{address}/{draw(st.integers(0, 128))}", strict=False))
+    head = "64:ff9b::" if kind == "nat64" else "::ffff:"
+    length = draw(st.integers(0, 128))
+    return str(ipaddress.ip_network(f"{head}{host}/{length}", strict=False))
+
+
+def match_ranks(text: str, network: str) -> list[int]:
+    """How specifically ``network`` matches the address ``text`` (empty: not at all).
+
+    As written: the prefix length. By the embedded IPv4 host: an IPv4 prefix of length n
+    ranks 96 + n for a NAT64/mapped address; an IPv6 prefix deeper than /96 in an
+    embedding range stands for the IPv4 prefix of length - 96.
+    """
+    address = ipaddress.ip_address(text)
+    net = ipaddress.ip_network(network)
+    ranks = [net.prefixlen] if net.version == address.version and address in net else []
+    host = embedded_by_hand(address) if address.version == 6 else int(address)
+    net_host = None
+    if net.version == 6 and net.prefixlen > 96:
+        net_host = embedded_by_hand(net.network_address)
+    as_v4 = (
+        net
+        if net.version == 4
+        else ipaddress.IPv4Network((net_host, net.prefixlen - 96))
+        if net_host is not None
+        else None
+    )
+    if host is not None and as_v4 is not None and ipaddress.IPv4Address(host) in as_v4:
+        ranks.append(as_v4.prefixlen + (96 if address.version == 6 else 0))
+    return ranks
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(embedding_addresses(), min_size=1, max_size=15),
+    st.lists(embedding_networks(), min_size=1, max_size=12),
+)
+def test_longest_prefix_match_by_embedded_ipv4_agrees_with_brute_force(
+    texts: list[str], networks: list[str]
+) -> None:
+    prefixes = parse_prefixes(networks, argument="x")
+    result = longest_prefix_match(pl.LazyFrame({"ip": texts}), prefixes, column="ip").collect()
+    got = dict(zip(result.get_column("ip"), result.get_column("prefix"), strict=True))
+    for text in texts:
+        best = max((r for n in networks for r in match_ranks(text, n)), default=None)
+        if best is None:
+            assert text not in got
+        else:
+            # ties between an IPv4 and an IPv6 spelling of the same network may go either way
+            assert best in match_ranks(text, got[text]), (text, got[text], best)
+
+
+def test_nat64_address_matches_ipv4_prefixes_and_keeps_its_own() -> None:
+    prefixes = parse_prefixes(
+        ["14.0.0.0/8", "14.1.0.0/16", "64:ff9b::/96", "64:ff9b::14.1.2.0/120", "64::/16"],
+        argument="x",
+    )
+    texts = [
+        "64:ff9b::e01:203",  # 14.1.2.3: /120 as written beats 14.1.0.0/16 (rank 112)
+        "64:FF9B::0E01:0903",  # 14.1.9.3: 14.1.0.0/16 beats 64:ff9b::/96
+        "64:ff9b::8.8.8.8",  # only the NAT64 range itself
+        "14.1.2.77",  # native IPv4 host inside 64:ff9b::14.1.2.0/120
+        "::ffff:14.9.9.9",  # mapped: 14.0.0.0/8
+        "64:ff9b:1::e01:203",  # a network-specific prefix: not NAT64 well-known, plain IPv6
+        "8.8.8.8",  # 64:ff9b::/96 does not stand for every IPv4 host
+    ]
+    result = longest_prefix_match(pl.LazyFrame({"ip": texts}), prefixes, column="ip").collect()
+    got = dict(zip(result.get_column("ip"), result.get_column("prefix"), strict=True))
+    assert got == {
+        "64:ff9b::e01:203": "64:ff9b::14.1.2.0/120",
+        "64:FF9B::0E01:0903": "14.1.0.0/16",
+        "64:ff9b::8.8.8.8": "64:ff9b::/96",
+        "14.1.2.77": "64:ff9b::14.1.2.0/120",
+        "::ffff:14.9.9.9": "14.0.0.0/8",
+        "64:ff9b:1::e01:203": "64::/16",
+    }
