@@ -34,6 +34,12 @@ def _add_lab(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--port", type=int, default=None, help="port for JupyterLab")
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
     parser.add_argument("--notebook-dir", default=None, help="folder to open (default: notebooks/)")
+    parser.add_argument(
+        "--keep-outputs",
+        action="store_true",
+        help="save notebooks with their outputs (by default they are saved without, "
+        "so running the shipped notebooks leaves the repository clean)",
+    )
     parser.add_argument("extra", nargs=argparse.REMAINDER, help="passed to jupyter lab")
     parser.set_defaults(handler=_run_lab)
 
@@ -43,9 +49,15 @@ def _run_lab(args: argparse.Namespace) -> int:
 
     from natlens._lab import run_lab
 
-    extra = [a for a in args.extra if a != "--"]
+    extra = args.extra[1:] if args.extra[:1] == ["--"] else args.extra
     folder = Path(args.notebook_dir) if args.notebook_dir else None
-    return run_lab(notebook_dir=folder, port=args.port, no_browser=args.no_browser, extra=extra)
+    return run_lab(
+        notebook_dir=folder,
+        port=args.port,
+        no_browser=args.no_browser,
+        keep_outputs=args.keep_outputs,
+        extra=extra,
+    )
 
 
 def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -140,7 +152,7 @@ def _add_samples(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 def _run_samples(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from natlens._samples import DEFAULT_SEED, DEFAULT_START, generate_samples
+    from natlens._samplegen import DEFAULT_SEED, DEFAULT_START, generate_samples
 
     try:
         start = DEFAULT_START

@@ -37,3 +37,79 @@ def test_triage_reports_skipped_records(tmp_path: Path, capsys: pytest.CaptureFi
 def test_triage_names_a_missing_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["triage", str(tmp_path / "nowhere")]) == 2
     assert "no such file or directory" in capsys.readouterr().err
+
+
+# -- natlens lab: the command line it runs, without starting JupyterLab -----------------------
+
+
+class _Exec(Exception):
+    """Raised instead of replacing the test process with JupyterLab."""
+
+    def __init__(self, command: list[str], env: dict[str, str]) -> None:
+        super().__init__(command)
+        self.command, self.env = command, env
+
+
+def _lab(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch, *, root: bool
+) -> tuple[list[str], dict[str, str]]:
+    """Run ``natlens lab ARGV`` up to the point where it would become JupyterLab."""
+    import os
+    import shutil
+
+    import natlens._lab
+
+    def execve(path: str, command: list[str], env: dict[str, str]) -> None:
+        raise _Exec(command, env)
+
+    monkeypatch.setattr(os, "execve", execve)
+    monkeypatch.setattr(natlens._lab, "_running_as_root", lambda: root)
+    with pytest.raises(_Exec) as ran:
+        main(["lab", *argv])
+    config = ran.value.env["JUPYTER_CONFIG_PATH"].split(os.pathsep)[0]
+    shutil.rmtree(config)
+    return ran.value.command, ran.value.env
+
+
+def test_lab_as_root_passes_allow_root_and_says_why_once(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    command, _ = _lab(["--no-browser"], monkeypatch, root=True)
+    assert command.count("--allow-root") == 1
+    err = capsys.readouterr().err
+    why = [line for line in err.splitlines() if "root" in line]
+    assert why == [
+        "natlens lab: running as root (as in a container), so JupyterLab gets --allow-root"
+    ]
+
+
+def test_lab_as_a_user_does_not_allow_root(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    command, _ = _lab([], monkeypatch, root=False)
+    assert "--allow-root" not in command
+    assert "root" not in capsys.readouterr().err
+
+
+def test_lab_opens_the_start_page_and_strips_outputs_on_save(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    command, env = _lab(["--port", "8123"], monkeypatch, root=False)
+    assert "--LabApp.default_url=/lab/tree/00-start-here.ipynb" in command
+    assert "--ContentsManager.pre_save_hook=natlens._lab.strip_outputs" in command
+    assert "--LabApp.news_url=None" in command
+    assert "--port=8123" in command
+    assert env["JUPYTER_CONFIG_PATH"], "the config folder that disables the news prompt"
+
+
+def test_lab_keep_outputs_and_extra_arguments(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "mine.ipynb").write_text("{}")
+    argv = ["--keep-outputs", "--notebook-dir", str(tmp_path), "--", "--ServerApp.x=1", "--"]
+    command, _ = _lab(argv, monkeypatch, root=False)
+    assert not any("pre_save_hook" in arg for arg in command)
+    # No start page in this folder: JupyterLab's own default page.
+    assert not any("default_url" in arg for arg in command)
+    assert f"--ServerApp.root_dir={tmp_path}" in command
+    assert command[-2:] == ["--ServerApp.x=1", "--"], "only the separating -- is dropped"
