@@ -6,8 +6,9 @@ responses). The price differs by region and currency, so it is always a paramete
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import polars as pl
 
@@ -21,7 +22,7 @@ from natlens._usage import (
     summarise,
 )
 
-__all__ = ["cost", "explain_spike", "find_spikes"]
+__all__ = ["cost", "explain_spike", "find_spikes", "score_traffic"]
 
 BYTES_PER_GB = 1_000_000_000
 """Decimal gigabyte, the unit of Azure's data-processing meter."""
@@ -102,7 +103,133 @@ def cost(
     )
 
 
-def find_spikes(
+def _check_scoring(every: str, metric: str) -> timedelta:
+    if metric not in SPIKE_METRICS:
+        raise ValueError(f"metric: {metric!r} is not one of {list(SPIKE_METRICS)}")
+    width = duration(every, "every")
+    if width <= timedelta(0) or timedelta(days=1) % width:
+        raise ValueError(f"every: {every!r} must divide a day evenly")
+    return width
+
+
+_LEVELS = ("same weekday", "same kind of day", "any other day")
+"""Reference days of a bucket, narrowest first (see :func:`score_traffic`)."""
+
+
+def _usual(buckets: pl.DataFrame, columns: Sequence[str], min_history: int) -> pl.DataFrame:
+    """Per bucket: the reference level used, its size, and each column's median and MAD.
+
+    ``buckets`` holds ``time`` and ``columns``; the result ``time, baseline, history``
+    and ``expected_<column>``, ``mad_<column>`` for each column (null without history).
+    """
+    keyed = buckets.with_columns(
+        slot=pl.col("time") - pl.col("time").dt.truncate("1d"),
+        weekday=pl.col("time").dt.weekday(),
+        weekend=pl.col("time").dt.weekday() >= 6,
+    )
+    pairs = keyed.join(keyed, on="slot", suffix="_ref").filter(pl.col("time") != pl.col("time_ref"))
+    conditions = {
+        "same weekday": pl.col("weekday") == pl.col("weekday_ref"),
+        "same kind of day": pl.col("weekend") == pl.col("weekend_ref"),
+        "any other day": pl.lit(True),
+    }
+    stats = []
+    for name in _LEVELS:
+        condition = conditions[name]
+        aggregations = [
+            pl.lit(name).alias("baseline"),
+            pl.col("time_ref").filter(condition).len().alias("history"),
+        ]
+        for column in columns:
+            ref = pl.col(f"{column}_ref").filter(condition).cast(pl.Float64)
+            aggregations += [
+                ref.median().alias(f"expected_{column}"),
+                (ref - ref.median()).abs().median().alias(f"mad_{column}"),
+            ]
+        stats.append(pairs.group_by("time").agg(aggregations))
+    candidates = pl.concat(stats).with_columns(
+        rank=pl.col("baseline").replace_strict(
+            {name: i for i, name in enumerate(_LEVELS)}, return_dtype=pl.Int8
+        )
+    )
+    usable = candidates.filter(pl.col("history") >= min_history)
+    fallback = candidates.filter(pl.col("baseline") == _LEVELS[-1])
+    return (
+        pl.concat([usable, fallback])
+        .sort("time", "rank")
+        .group_by("time", maintain_order=True)
+        .first()
+        .drop("rank")
+    )
+
+
+def _spread(expected: pl.Expr, mad: pl.Expr) -> pl.Expr:
+    """The unit a score is measured in: the scaled MAD, at least 10% of ``expected``."""
+    return pl.max_horizontal(1.4826 * mad, 0.1 * expected, pl.lit(1.0))
+
+
+def _scored(
+    flows: pl.DataFrame | pl.LazyFrame,
+    *,
+    every: str,
+    metric: str,
+    threshold: float,
+    min_ratio: float,
+    min_history: int,
+) -> pl.DataFrame:
+    """Every bucket scored on ``metric``, with the billed bytes and their usual level too."""
+    _check_scoring(every, metric)
+    columns = list(dict.fromkeys([metric, "bytes"]))
+    lazy = as_lazy(flows)
+    totals = summarise(lazy, [pl.col("time").dt.truncate(every)]).collect()
+    totals = _fill_gaps(totals, every, (), TOTAL_COLUMNS).select(
+        "time", *[pl.col(c).cast(pl.Int64) for c in columns]
+    )
+    schema: dict[str, pl.DataType] = {
+        "time": totals.schema["time"],
+        "actual": pl.Int64(),
+        "expected": pl.Float64(),
+        "spread": pl.Float64(),
+        "excess": pl.Float64(),
+        "ratio": pl.Float64(),
+        "score": pl.Float64(),
+        "history": pl.Int64(),
+        "baseline": pl.String(),
+        "is_spike": pl.Boolean(),
+        "billed_bytes": pl.Int64(),
+        "expected_bytes": pl.Float64(),
+    }
+    if totals.is_empty():
+        return pl.DataFrame(schema=schema)
+    usual = _usual(totals, columns, min_history)
+    expected = pl.col(f"expected_{metric}").fill_null(0.0)
+    return (
+        totals.join(usual, on="time", how="left")
+        .with_columns(
+            actual=pl.col(metric),
+            expected=expected,
+            spread=_spread(expected, pl.col(f"mad_{metric}").fill_null(0.0)),
+            history=pl.col("history").fill_null(0).cast(pl.Int64),
+            billed_bytes=pl.col("bytes"),
+            expected_bytes=pl.col("expected_bytes").fill_null(0.0),
+        )
+        .with_columns(
+            excess=pl.col("actual") - pl.col("expected"),
+            ratio=pl.when(pl.col("expected") > 0).then(pl.col("actual") / pl.col("expected")),
+            score=(pl.col("actual") - pl.col("expected")) / pl.col("spread"),
+        )
+        .with_columns(
+            is_spike=(pl.col("history") > 0)
+            & (pl.col("score") >= threshold)
+            & (pl.col("actual") >= min_ratio * pl.col("expected"))
+            & (pl.col("actual") > 0)
+        )
+        .select(list(schema))
+        .sort("time")
+    )
+
+
+def score_traffic(
     flows: pl.DataFrame | pl.LazyFrame,
     *,
     every: str = "1h",
@@ -110,15 +237,17 @@ def find_spikes(
     threshold: float = 5.0,
     min_ratio: float = 2.0,
     min_history: int = 3,
-    only_spikes: bool = True,
 ) -> pl.DataFrame:
-    """Time buckets far above what is normal for that time of day and day of week.
+    """Every time bucket against what is normal for that time of day and day of week.
 
     Each bucket is compared with the same time of day on the *other* days: the same
     weekday when at least ``min_history`` of them exist (several weeks of data), else
     the same kind of day (weekday or weekend), else every other day. ``expected`` is
-    their median, the spread their median absolute deviation (at least 10% of
-    ``expected``), ``score`` the excess in spreads.
+    their median, ``spread`` their median absolute deviation scaled to a standard
+    deviation (at least 10% of ``expected``), ``score`` the excess in spreads. A
+    bucket is a spike when its score reaches ``threshold`` and it is at least
+    ``min_ratio`` times ``expected``; :func:`find_spikes` joins neighbouring spike
+    buckets into events.
 
     Parameters
     ----------
@@ -135,111 +264,137 @@ def find_spikes(
         Minimum ``actual / expected`` of a spike.
     min_history
         Reference days needed at a baseline level before falling back to a broader one.
-    only_spikes
-        ``False`` returns every bucket (for charts), with the ``is_spike`` flag.
 
     Returns
     -------
     pl.DataFrame
-        ``time, actual, expected, excess, ratio, score, history, baseline, is_spike``;
-        spikes by score (highest first), or every bucket by time.
+        ``time, actual, expected, spread, excess, ratio, score, history`` (reference
+        days), ``baseline`` (which days), ``is_spike``; one row per bucket (empty
+        buckets count as 0), by time.
 
     Examples
     --------
     >>> import natlens
     >>> flows = natlens.read_flowlogs(natlens.sample_data().flowlogs)
-    >>> top = find_spikes(flows).row(0, named=True)
-    >>> str(top["time"]), top["baseline"], top["actual"] > 5 * top["expected"]
-    ('2026-11-10 16:00:00+00:00', 'same kind of day', True)
+    >>> hours = score_traffic(flows)
+    >>> hours.height, int(hours.get_column("is_spike").sum())
+    (168, 9)
     """
-    if metric not in SPIKE_METRICS:
-        raise ValueError(f"metric: {metric!r} is not one of {list(SPIKE_METRICS)}")
-    width = duration(every, "every")
-    if width <= timedelta(0) or timedelta(days=1) % width:
-        raise ValueError(f"every: {every!r} must divide a day evenly")
-    lazy = as_lazy(flows)
-    buckets = summarise(lazy, [pl.col("time").dt.truncate(every)]).collect()
-    buckets = _fill_gaps(buckets, every, (), TOTAL_COLUMNS).select("time", actual=pl.col(metric))
-    schema: dict[str, pl.DataType] = {
-        "time": buckets.schema["time"],
-        "actual": pl.Int64(),
-        "expected": pl.Float64(),
-        "excess": pl.Float64(),
-        "ratio": pl.Float64(),
-        "score": pl.Float64(),
-        "history": pl.Int64(),
-        "baseline": pl.String(),
-        "is_spike": pl.Boolean(),
-    }
-    if buckets.is_empty():
-        return pl.DataFrame(schema=schema)
-    keyed = buckets.with_columns(
-        slot=pl.col("time") - pl.col("time").dt.truncate("1d"),
-        weekday=pl.col("time").dt.weekday(),
-        weekend=pl.col("time").dt.weekday() >= 6,
-        actual=pl.col("actual").cast(pl.Int64),
-    )
-    pairs = keyed.join(keyed, on="slot", suffix="_ref").filter(pl.col("time") != pl.col("time_ref"))
-    levels = {
-        "same weekday": pl.col("weekday") == pl.col("weekday_ref"),
-        "same kind of day": pl.col("weekend") == pl.col("weekend_ref"),
-        "any other day": pl.lit(True),
-    }
-    stats = []
-    for name, condition in levels.items():
-        ref = pl.col("actual_ref").filter(condition).cast(pl.Float64)
-        stats.append(
-            pairs.group_by("time").agg(
-                pl.lit(name).alias("baseline"),
-                ref.len().alias("history"),
-                ref.median().alias("expected"),
-                (ref - ref.median()).abs().median().alias("mad"),
-            )
-        )
-    candidates = pl.concat(stats).with_columns(
-        rank=pl.col("baseline").replace_strict(
-            {name: i for i, name in enumerate(levels)}, return_dtype=pl.Int8
-        )
-    )
-    usable = candidates.filter(pl.col("history") >= min_history)
-    fallback = candidates.filter(pl.col("baseline") == "any other day")
-    chosen = (
-        pl.concat([usable, fallback])
-        .sort("time", "rank")
-        .group_by("time", maintain_order=True)
-        .first()
-    )
-    spread = pl.max_horizontal(1.4826 * pl.col("mad"), 0.1 * pl.col("expected"), pl.lit(1.0))
-    result = (
-        keyed.select("time", "actual")
-        .join(chosen, on="time", how="left")
-        .with_columns(
-            history=pl.col("history").fill_null(0).cast(pl.Int64),
-            expected=pl.col("expected").fill_null(0.0),
-            mad=pl.col("mad").fill_null(0.0),
-        )
-        .with_columns(
-            excess=pl.col("actual") - pl.col("expected"),
-            ratio=pl.when(pl.col("expected") > 0).then(pl.col("actual") / pl.col("expected")),
-            score=(pl.col("actual") - pl.col("expected")) / spread,
-        )
-        .with_columns(
-            is_spike=(pl.col("history") > 0)
-            & (pl.col("score") >= threshold)
-            & (pl.col("actual") >= min_ratio * pl.col("expected"))
-            & (pl.col("actual") > 0)
-        )
-        .select(list(schema))
-    )
-    if only_spikes:
-        return result.filter("is_spike").sort(["score", "time"], descending=[True, False])
-    return result.sort("time")
+    return _scored(
+        flows,
+        every=every,
+        metric=metric,
+        threshold=threshold,
+        min_ratio=min_ratio,
+        min_history=min_history,
+    ).drop("billed_bytes", "expected_bytes")
 
 
-Window = TimeLike | tuple[TimeLike, TimeLike]
+def find_spikes(
+    flows: pl.DataFrame | pl.LazyFrame,
+    *,
+    price_per_gb: float,
+    currency: str,
+    every: str = "1h",
+    metric: str = "bytes",
+    threshold: float = 5.0,
+    min_ratio: float = 2.0,
+    min_history: int = 3,
+    n: int | None = None,
+) -> pl.DataFrame:
+    """Spikes as events: runs of neighbouring buckets far above their usual level.
+
+    The buckets are scored by :func:`score_traffic`; consecutive spike buckets form
+    one event (a six-hour upload is one spike, not six). Each event is priced on
+    the bytes it carried beyond the usual level, in both directions (what the
+    gateway bills), whatever ``metric`` found it.
+
+    Parameters
+    ----------
+    flows
+        Flow records in FLOW_SCHEMA.
+    price_per_gb, currency
+        Price of a decimal GB, to cost the extra bytes (see :func:`cost`).
+    every, metric, threshold, min_ratio, min_history
+        How buckets are scored, see :func:`score_traffic`.
+    n
+        How many events to return (``None``: all).
+
+    Returns
+    -------
+    pl.DataFrame
+        ``start, end`` (the window, end exclusive), ``buckets`` (how many),
+        ``peak`` (the bucket with the most ``metric``), ``peak_actual``,
+        ``peak_expected``, ``actual`` and ``expected`` (summed over the window),
+        ``extra`` (``actual - expected``, in ``metric``), ``max_score``,
+        ``extra_bytes`` (billed bytes beyond the usual), ``extra_cost``,
+        ``currency``; the largest ``extra`` first.
+
+    Examples
+    --------
+    >>> import natlens
+    >>> flows = natlens.read_flowlogs(natlens.sample_data().flowlogs)
+    >>> top = find_spikes(flows, price_per_gb=0.045, currency="USD").row(0, named=True)
+    >>> f"{top['start']:%d %H:%M} to {top['end']:%d %H:%M}, peak {top['peak']:%H:%M}"
+    '10 13:00 to 10 19:00, peak 14:00'
+    >>> top["buckets"], round(top["extra_bytes"] / 1e9, 1), round(top["extra_cost"], 2)
+    (6, 117.1, 5.27)
+    """
+    _check_price(price_per_gb, currency)
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(f"n: expected a positive integer or None, got {n!r}")
+    width = _check_scoring(every, metric)
+    scored = _scored(
+        flows,
+        every=every,
+        metric=metric,
+        threshold=threshold,
+        min_ratio=min_ratio,
+        min_history=min_history,
+    )
+    spikes = scored.filter("is_spike").with_columns(
+        event=(pl.col("time").diff() != width).fill_null(True).cum_sum()
+    )
+    peak = pl.col("actual").arg_max()
+    events = (
+        spikes.group_by("event")
+        .agg(
+            start=pl.col("time").min(),
+            end=pl.col("time").max() + width,
+            buckets=pl.len().cast(pl.Int64),
+            peak=pl.col("time").get(peak),
+            peak_actual=pl.col("actual").get(peak),
+            peak_expected=pl.col("expected").get(peak),
+            actual=pl.col("actual").sum(),
+            expected=pl.col("expected").sum(),
+            extra=pl.col("excess").sum(),
+            max_score=pl.col("score").max(),
+            extra_bytes=(pl.col("billed_bytes") - pl.col("expected_bytes")).sum(),
+        )
+        .with_columns(
+            extra_cost=(pl.col("extra_bytes") / BYTES_PER_GB * price_per_gb).round(6),
+            currency=pl.lit(currency.strip(), dtype=pl.String),
+        )
+        .sort(["extra", "start"], descending=[True, False])
+        .drop("event")
+    )
+    return events.head(n) if n is not None else events
+
+
+Window = TimeLike | tuple[TimeLike, TimeLike] | Mapping[str, Any]
+"""A time window: ``(start, end)``, a start lasting ``every``, or a mapping with
+``start`` and ``end`` (a row of :func:`find_spikes`, ``events.row(0, named=True)``)."""
 
 
 def _window(window: Window, every: str, argument: str) -> tuple[datetime, datetime]:
+    if isinstance(window, Mapping):
+        missing = [key for key in ("start", "end") if key not in window]
+        if missing:
+            raise ValueError(
+                f"{argument}: a mapping needs 'start' and 'end' (a row of find_spikes); "
+                f"missing {missing}"
+            )
+        window = (window["start"], window["end"])
     if isinstance(window, tuple):
         if len(window) != 2:
             raise ValueError(f"{argument}: expected (start, end), got {window!r}")
@@ -274,15 +429,16 @@ def explain_spike(
     flows
         Flow records in FLOW_SCHEMA.
     window
-        The spike: ``(start, end)``, or a start (a ``time`` of :func:`find_spikes`)
-        lasting ``every``.
+        The spike: an event of :func:`find_spikes` (a row as a mapping with
+        ``start`` and ``end``), ``(start, end)``, or a start lasting ``every``.
     price_per_gb, currency
         Price of a decimal GB, to cost the delta (see :func:`cost`).
     baseline
-        What normal looks like: ``None`` (the same clock time on the other days of
-        the data of the same kind, weekday or weekend, averaged), one ``(start, end)``
-        window or a list of them; their traffic is averaged and scaled to the spike
-        window's length.
+        What normal looks like: ``None`` (the same clock times on the other days of
+        the data, shifted by whole days so they do not overlap the window, of the
+        same kind, weekday or weekend, when at least two exist; averaged), one
+        ``(start, end)`` window or a list of them; their traffic is averaged and
+        scaled to the spike window's length.
     every
         Length of ``window`` when only its start is given.
     n
@@ -297,7 +453,18 @@ def explain_spike(
 
     Examples
     --------
+    The whole window of the sample week's largest spike, as one event:
+
     >>> import natlens
+    >>> flows = natlens.read_flowlogs(natlens.sample_data().flowlogs)
+    >>> price = {"price_per_gb": 0.045, "currency": "USD"}
+    >>> event = natlens.find_spikes(flows, **price).row(0, named=True)
+    >>> top = explain_spike(flows, event, **price).row(0, named=True)
+    >>> top["source_ip"], top["destination_ip"], round(top["delta_cost"], 2)
+    ('10.10.3.7', '20.60.26.45', 5.23)
+
+    Any window against explicit baseline windows:
+
     >>> explain_spike(
     ...     natlens.FLOW_SCHEMA.to_frame(eager=True),
     ...     ("2025-01-01T10:00", "2025-01-01T11:00"),
@@ -316,8 +483,6 @@ def explain_spike(
     if baseline is None:
         bounds = lazy.select(first=pl.col("time").min(), last=pl.col("time").max()).collect()
         first, last = bounds.item(0, "first"), bounds.item(0, "last")
-        if length > timedelta(days=1):
-            raise ValueError("baseline: pass baseline= explicitly for a window longer than a day")
         references: list[tuple[datetime, datetime]] = []
         if first is not None:
             for shift in range(-400, 401):

@@ -187,32 +187,33 @@ def render_report(
     )
     span_days = span.total_seconds() / 86400
     if span_days >= 2:
-        hours = natlens.find_spikes(frame, every="1h", only_spikes=False)
-        spikes = hours.filter(pl.col("is_spike")).sort("score", descending=True)
-        parts.append(_svg(nc.chart_spike(hours)))
+        from natlens._billing import find_spikes, score_traffic
+
+        hours = score_traffic(frame, every="1h")
+        spikes = find_spikes(frame, every="1h", price_per_gb=price_per_gb, currency=currency)
+        parts.append(_svg(nc.chart_spike(hours, events=spikes)))
         if spikes.is_empty():
             parts.append('<p class="ok">No hour far above its usual level.</p>')
         else:
+            when = "%Y-%m-%d %H:%M"
             parts.append(
                 _table(
                     spikes.select(
-                        "time",
-                        (pl.col("actual") / 1e9).round(2).alias("GB"),
-                        (pl.col("expected") / 1e9).round(2).alias("usual_GB"),
-                        pl.col("ratio").round(1),
-                        pl.col("score").round(1),
+                        pl.col("start").dt.strftime(when).alias("from (UTC)"),
+                        pl.col("end").dt.strftime(when).alias("to (UTC)"),
+                        pl.col("buckets").alias("hours"),
+                        pl.col("peak").dt.strftime(when).alias("peak hour (UTC)"),
+                        (pl.col("peak_actual") / 1e9).round(2).alias("peak_GB"),
+                        (pl.col("peak_expected") / 1e9).round(2).alias("usual_GB_at_peak"),
+                        (pl.col("extra_bytes") / 1e9).round(2).alias("extra_GB"),
+                        pl.col("extra_cost").round(2).alias(f"extra_{currency}"),
                     ),
-                    "Spike hours (highest score first)",
+                    "Spikes: runs of hours far above their usual level, largest extra volume first",
                 )
             )
-            peak = spikes.sort("actual", descending=True).row(0, named=True)["time"]
+            event = spikes.row(0, named=True)
             explained = natlens.explain_spike(
-                frame,
-                (peak, peak + timedelta(hours=1)),
-                price_per_gb=price_per_gb,
-                currency=currency,
-                every="1h",
-                n=10,
+                frame, event, price_per_gb=price_per_gb, currency=currency, n=10
             )
             if tags is not None:
                 explained = natlens.label_destinations(explained, service_tags=tags)
@@ -226,7 +227,8 @@ def render_report(
                         (pl.col("delta_bytes") / 1e9).round(3).alias("extra_GB"),
                         pl.col("delta_cost").round(3).alias(f"extra_{currency}"),
                     ),
-                    f"What the peak hour {peak:%Y-%m-%d %H:%M} UTC carried beyond the usual",
+                    f"What the largest spike, {event['start']:{when}} to "
+                    f"{event['end']:{when}} UTC, carried beyond the usual",
                 )
             )
     else:

@@ -37,8 +37,18 @@ def _table(frame: pl.DataFrame, columns: list[str], sizes: tuple[str, ...] = ())
     return lines
 
 
-def triage(source: Source | pl.LazyFrame, *, n: int = 5) -> str:
+def triage(
+    source: Source | pl.LazyFrame,
+    *,
+    n: int = 5,
+    price_per_gb: float = 0.045,
+    currency: str = "USD",
+) -> str:
     """A text summary of flow logs: span, gateways, top talkers and destinations, drops, spikes.
+
+    Spikes are events (:func:`natlens.find_spikes`): runs of hours far above the usual
+    level, each with its window, peak hour and the extra bytes and cost at
+    ``price_per_gb`` (a decimal GB, in ``currency``; look up your region's price).
 
     Examples
     --------
@@ -85,9 +95,17 @@ def triage(source: Source | pl.LazyFrame, *, n: int = 5) -> str:
     lines += _table(
         top_destinations(flows, n=n), ["destination_ip", "bytes_sent", "sources"], ("bytes_sent",)
     )
-    lines += ["", "NAT public IPs:"]
-    usage = nat_ip_usage(flows)
-    lines += _table(usage, ["nat_gateway_ip", "records", "sources", "destinations", "imbalance"])
+    lines += [
+        "",
+        "NAT public IPs (imbalance: records over the mean of the gateway's IPs of the same "
+        "family, 1.0 = fair share):",
+    ]
+    usage = nat_ip_usage(flows).with_columns(
+        family=pl.format("IPv{}", pl.col("ip_version")),
+    )
+    lines += _table(
+        usage, ["nat_gateway_ip", "family", "records", "sources", "destinations", "imbalance"]
+    )
     drops = dropped_packets(flows)
     lines += ["", f"Dropped packets: {drops.height} source/destination pairs"]
     if drops.height:
@@ -102,13 +120,29 @@ def triage(source: Source | pl.LazyFrame, *, n: int = 5) -> str:
                 "last_drop",
             ],
         )
-    spikes = find_spikes(flows)
+    spikes = find_spikes(flows, price_per_gb=price_per_gb, currency=currency)
     lines += [
         "",
-        f"Traffic spikes (hourly bytes far above the usual for that hour): {spikes.height}",
+        f"Traffic spikes (hours of bytes far above the usual for that hour, joined into "
+        f"events; extra cost at {price_per_gb:g} {currency.strip()}/GB): {spikes.height} "
+        "event(s), times in UTC",
     ]
     if spikes.height:
+        shown = spikes.head(n).select(
+            "start",
+            "end",
+            pl.col("buckets").alias("hours"),
+            "peak",
+            pl.col("peak_actual").alias("peak_bytes"),
+            pl.col("peak_expected").alias("usual_at_peak"),
+            pl.col("extra_bytes").alias("extra"),
+            pl.format("{} {}", pl.col("extra_cost").round(2), pl.col("currency")).alias(
+                "extra_cost"
+            ),
+        )
         lines += _table(
-            spikes.head(n), ["time", "actual", "expected", "score"], ("actual", "expected")
+            shown,
+            shown.columns,
+            ("peak_bytes", "usual_at_peak", "extra"),
         )
     return "\n".join(lines)

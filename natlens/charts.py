@@ -803,6 +803,7 @@ def chart_drops_over_time(
 def chart_spike(
     buckets: pl.DataFrame,
     *,
+    events: pl.DataFrame | None = None,
     metric: Metric = "bytes",
     title: str | None = None,
 ) -> alt.LayerChart:
@@ -811,23 +812,36 @@ def chart_spike(
     Parameters
     ----------
     buckets
-        :func:`natlens.find_spikes` output with ``only_spikes=False`` (every bucket):
-        ``time, actual, expected, excess, score, ratio, is_spike``. The band spans
+        :func:`natlens.score_traffic` output (every bucket): ``time, actual,
+        expected, spread, excess, score, ratio, is_spike``. The band spans
         ``expected`` plus or minus the spread the score was measured in.
+    events
+        :func:`natlens.find_spikes` output (``start, end, extra_bytes, extra_cost,
+        currency``...): each event's window is shaded, with its extra volume and
+        cost in the tooltip. ``None`` shades nothing.
+    metric
+        What ``buckets`` measured, for the axis title.
+    title
+        Chart title; a default says what is drawn.
 
     Examples
     --------
     >>> import natlens
     >>> flows = natlens.read_flowlogs(natlens.sample_data().flowlogs)
-    >>> chart = chart_spike(natlens.find_spikes(flows, only_spikes=False))
+    >>> chart = chart_spike(natlens.score_traffic(flows))
     >>> len(chart.layer)
     4
+    >>> events = natlens.find_spikes(flows, price_per_gb=0.045, currency="USD")
+    >>> len(chart_spike(natlens.score_traffic(flows), events=events).layer)
+    5
     """
     _check_metric(metric)
     _require(buckets, ("time", "actual", "expected", "is_spike"), "chart_spike")
     data = buckets.sort("time")
     spread = (
-        pl.when(pl.col("score").abs() > 0)
+        pl.col("spread")
+        if "spread" in data.columns
+        else pl.when(pl.col("score").abs() > 0)
         .then((pl.col("excess") / pl.col("score")).abs())
         .otherwise(pl.col("expected") * 0.1)
         if {"excess", "score"} <= set(data.columns)
@@ -901,10 +915,36 @@ def chart_spike(
         .mark_text(align="left", dx=8, dy=-8, color="#e45756", fontWeight="bold")
         .encode(x=x, y="actual:Q", text="note:N")
     )
-    layered: alt.LayerChart = alt.LayerChart(
-        layer=[band, expected, actual, marks + note]
-    ).properties(
-        title=title or f"{what.capitalize()} against the usual level (band) with spikes marked",
+    layers: list[Any] = [band, expected, actual, marks + note]
+    if events is not None:
+        _require(events, ("start", "end", "extra_bytes", "extra_cost", "currency"), "chart_spike")
+        shaded = events.select(
+            "start",
+            "end",
+            _human_bytes("extra_bytes").alias("extra_text"),
+            (
+                pl.col("extra_cost").round(2).cast(pl.String) + pl.lit(" ") + pl.col("currency")
+            ).alias("cost_text"),
+        )
+        window = (
+            alt.Chart(_guard(shaded, "chart_spike"))
+            .mark_rect(color="#e45756", opacity=0.12)
+            .encode(
+                x=alt.X("start:T", title="time (UTC)"),
+                x2="end:T",
+                tooltip=[
+                    alt.Tooltip("start:T", title="spike from (UTC)", format="%Y-%m-%d %H:%M"),
+                    alt.Tooltip("end:T", title="to (UTC)", format="%Y-%m-%d %H:%M"),
+                    alt.Tooltip("extra_text:N", title="extra traffic"),
+                    alt.Tooltip("cost_text:N", title="extra cost"),
+                ],
+            )
+        )
+        layers.insert(0, window)
+    layered: alt.LayerChart = alt.LayerChart(layer=layers).properties(
+        title=title
+        or f"{what.capitalize()} against the usual level (band) with spikes "
+        + ("shaded" if events is not None else "marked"),
         width=680,
         height=260,
     )

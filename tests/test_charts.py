@@ -174,7 +174,7 @@ def test_drops_over_time(sample_flows: pl.DataFrame, inventory: pl.DataFrame) ->
 
 
 def test_spike_band_and_annotation(sample_flows: pl.DataFrame) -> None:
-    hours = natlens.find_spikes(sample_flows, only_spikes=False)
+    hours = natlens.score_traffic(sample_flows)
     spec = nc.chart_spike(hours).to_dict()
     assert len(spec["layer"]) == 4
     band = spec["layer"][0]
@@ -191,6 +191,26 @@ def test_spike_band_and_annotation(sample_flows: pl.DataFrame) -> None:
     assert texts
     notes = [r["note"] for r in _rows(spec) if "note" in r and r["note"].startswith("spike")]
     assert notes == ["spike: 27.09 GB, 4.3x usual"]
+
+
+def test_spike_shades_each_event_window(sample_flows: pl.DataFrame) -> None:
+    hours = natlens.score_traffic(sample_flows)
+    events = natlens.find_spikes(sample_flows, price_per_gb=0.045, currency="EUR")
+    spec = nc.chart_spike(hours, events=events).to_dict()
+    assert len(spec["layer"]) == 5
+    shade = spec["layer"][0]  # under the band and the lines
+    assert shade["mark"]["type"] == "rect"
+    assert (shade["encoding"]["x"]["field"], shade["encoding"]["x2"]["field"]) == ("start", "end")
+    windows = spec["datasets"][shade["data"]["name"]]
+    assert len(windows) == events.height
+    top = windows[0]
+    assert (top["start"][:16], top["end"][:16]) == ("2026-11-10T13:00", "2026-11-10T19:00")
+    assert top["extra_text"] == "117.07 GB"
+    assert top["cost_text"] == "5.27 EUR"
+    assert {t["title"] for t in shade["encoding"]["tooltip"]} >= {"extra traffic", "extra cost"}
+    assert spec["title"].endswith("with spikes shaded")
+    with pytest.raises(ValueError, match=r"chart_spike: the frame has no column\(s\) \['end'"):
+        nc.chart_spike(hours, events=events.drop("end"))
 
 
 def test_heatmap_hour_by_day(sample_flows: pl.DataFrame) -> None:

@@ -7,6 +7,7 @@ from natlens calls; the tests compare it with the answer key.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import sys
@@ -139,9 +140,26 @@ def test_02_usage_analytics(
 def test_03_billing_spike(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, events: dict[str, dict[str, Any]]
 ) -> None:
-    found = _findings(_run(NOTEBOOKS / MAIN[2], tmp_path, monkeypatch), MAIN[2])
+    nb = _run(NOTEBOOKS / MAIN[2], tmp_path, monkeypatch)
+    found = _findings(nb, MAIN[2])
     spike = events["billing_spike"]
     assert found["spike_day"] == spike["start"][:10]
+    # The largest spike is the whole upload as one event: the hours it touches.
+    hour = dt.timedelta(hours=1)
+    start, end = (dt.datetime.fromisoformat(spike[k]) for k in ("start", "end"))
+    event_start, event_end = (
+        dt.datetime.fromisoformat(found[k]) for k in ("spike_start", "spike_end")
+    )
+    assert event_start <= start < event_start + hour
+    assert event_end - hour < end <= event_end
+    assert found["extra_cost"] == pytest.approx(
+        spike["numbers"]["cost_usd_at_0_045_per_gb"], rel=0.02
+    )
+    # The notebook calls the library for the events; it does not find runs of hours itself.
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "natlens.find_spikes(" in code
+    assert "cum_sum" not in code
+    assert "shift(" not in code
     assert found["peak_hour"] == spike["numbers"]["peak_hour"]
     assert found["peak_hour_gb"] == pytest.approx(spike["numbers"]["peak_hour_org_gb"], abs=0.1)
     assert found["culprit_vm"] == spike["vm_name"]

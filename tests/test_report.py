@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -13,6 +14,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -82,6 +84,41 @@ def test_report_sections_show_the_planted_events(
     assert "<td>vm-corp-04</td><td>10.20.3.7</td><td>198.51.100.23</td><td>1,689</td>" in (
         full_report
     )
+
+
+def test_report_shows_spikes_as_events_from_find_spikes(
+    full_report: str, sample_flows: pl.DataFrame, answer_key: dict[str, Any]
+) -> None:
+    spike = next(e for e in answer_key["events"] if e["kind"] == "billing_spike")
+    section = full_report.split("<h2>Spikes and cost</h2>")[1].split("<h2>", maxsplit=1)[0]
+    table = section.split("<caption>Spikes: runs of hours")[1].split("</table>")[0]
+    rows = re.findall(r"<tr><td>(.*?)</td></tr>", table)
+    events = natlens.find_spikes(sample_flows, price_per_gb=0.045, currency="USD")
+    assert len(rows) == events.height  # one row per event, not per hour
+    cells = rows[0].split("</td><td>")
+    # The planted upload (13:12-18:42) is the first row: one event over the hours it
+    # touches (13:00-19:00), its peak hour.
+    start = dt.datetime.fromisoformat(spike["start"]).replace(minute=0)
+    end = dt.datetime.fromisoformat(spike["end"]).replace(minute=0) + dt.timedelta(hours=1)
+    peak = dt.datetime.fromisoformat(spike["numbers"]["peak_hour"])
+    when = "%Y-%m-%d %H:%M"
+    hours = str((end - start) // dt.timedelta(hours=1))
+    assert cells[:4] == [f"{start:{when}}", f"{end:{when}}", hours, f"{peak:{when}}"]
+    assert float(cells[4]) == pytest.approx(spike["numbers"]["peak_hour_org_gb"], abs=0.05)
+    assert float(cells[7]) == pytest.approx(events.item(0, "extra_cost"), abs=0.005)
+    # The whole event window is explained, not just its peak hour.
+    assert f"What the largest spike, {start:{when}} to {end:{when}} UTC" in section
+    explained = section.split("carried beyond the usual</caption>")[1]
+    first = re.search(r"<tbody><tr><td>(.*?)</td></tr>", explained)
+    assert first is not None
+    assert first.group(1).split("</td><td>")[:4] == [
+        spike["vm_name"],
+        spike["vm_ip"],
+        spike["destination_ips"][0],
+        spike["destination_label"],
+    ]
+    # The chart shades the event windows.
+    assert section.count("<svg") == 2
 
 
 def test_report_cost_matches_the_analysis(full_report: str, sample_flows: pl.DataFrame) -> None:
