@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import decimal
 import glob
 import gzip
 import io
@@ -29,7 +30,14 @@ from typing import Any, Literal
 import polars as pl
 
 from natlens._fields import field_map, hour_from_path, resource_id_from_path
-from natlens._schema import COUNTER_COLUMNS, FLOW_SCHEMA, IP_COLUMNS, canonical_ip, canonicalize
+from natlens._schema import (
+    _CANONICAL_V4,
+    COUNTER_COLUMNS,
+    FLOW_SCHEMA,
+    IP_COLUMNS,
+    canonical_ip,
+    canonicalize,
+)
 from natlens._time import TimeLike, parse_timestamp, time_filter, time_range
 
 __all__ = [
@@ -416,31 +424,318 @@ def _fast(plans: Sequence[_Plan], wanted: frozenset[str], threads: int) -> pl.Da
     return frame
 
 
-# --------------------------------------------------------------------------- the careful path
+# --------------------------------------------------------------------------- the value rules
+
+
+_COUNTER_LIMIT = 2**63
+# Decimal or exponent notation is taken only below 2**53, where no reader can have rounded it.
+_EXACT_LIMIT = 2**53
+# A flow-log time outside these years is a damaged value ("epoch", "infinity"), not a time.
+_FIRST_YEAR, _END_YEAR = 2000, 2100
+_EARLIEST = dt.datetime(_FIRST_YEAR, 1, 1, tzinfo=dt.UTC)
+_LATEST = dt.datetime(_END_YEAR, 1, 1, tzinfo=dt.UTC)
+# The storage account's time text is parsed vectorised; any other spelling goes through
+# ``parse_timestamp``, once per distinct value, so both paths read every time alike.
+_AZURE_TIME = "%Y-%m-%dT%H:%M:%S%.fZ"
+_AZURE_TIME_SHAPE = r"^\d{4}-\d\d-\d\dT(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,9})?Z$"
+_TIME = FLOW_SCHEMA["time"]
 
 
 def _parse_count(value: object, name: str) -> int | None:
-    if value is None or value == "":
+    """A counter from a JSON value or text: a whole number in [0, 2**63), or None if empty.
+
+    Nothing is rounded: text is read as a decimal, never through a float, and a value in
+    decimal or exponent notation (``1e3``, ``12.0``) is taken only when it is whole and
+    below 2**53.
+
+    Raises
+    ------
+    ValueError
+        Naming the counter and the value: not a number, not whole, negative, too large.
+
+    Examples
+    --------
+    >>> _parse_count("1,024", "bytes_sent"), _parse_count(" 1e3 ", "bytes_sent")
+    (1024, 1000)
+    >>> _parse_count("", "bytes_sent") is None
+    True
+    >>> _parse_count(1.5, "packets_sent")
+    Traceback (most recent call last):
+    ...
+    ValueError: packets_sent is not a whole number: 1.5
+    """
+    if value is None:
         return None
     if isinstance(value, bool):
         raise ValueError(f"{name} is not a number: {value!r}")
     if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        text = value.strip().replace(",", "")
+        number = value
+    elif isinstance(value, float | str | decimal.Decimal):
+        text = str(value).strip().replace(",", "")
+        if not text:
+            return None
         try:
-            return int(text)
+            number = int(text)
         except ValueError:
-            try:
-                number = float(text)
-            except ValueError:
-                pass
-            else:
-                if number.is_integer():
-                    return int(number)
-    raise ValueError(f"{name} is not a number: {value!r}")
+            number = _whole_decimal(text, value, name)
+    else:
+        raise ValueError(f"{name} is not a number: {value!r}")
+    if number < 0:
+        raise ValueError(f"{name} is negative: {value!r}")
+    if number >= _COUNTER_LIMIT:
+        raise ValueError(f"{name} is too large for a counter (2**63 or more): {value!r}")
+    return number
+
+
+def _whole_decimal(text: str, value: object, name: str) -> int:
+    """A whole number written in decimal or exponent notation, when it is exact."""
+    try:
+        number = decimal.Decimal(text)
+    except decimal.InvalidOperation:
+        raise ValueError(f"{name} is not a number: {value!r}") from None
+    if not number.is_finite():
+        raise ValueError(f"{name} is not a number: {value!r}")
+    if number.adjusted() >= 15 and abs(number) >= _EXACT_LIMIT:
+        raise ValueError(f"{name} is too large to be exact in decimal notation: {value!r}")
+    if number != number.to_integral_value():
+        raise ValueError(f"{name} is not a whole number: {value!r}")
+    return int(number)
+
+
+def _raw_text(value: object) -> str | None:
+    """A JSON value as the text the fast path reads for it (DuckDB's VARCHAR)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | decimal.Decimal):
+        return str(value)
+    return json.dumps(value, separators=(",", ":"))
+
+
+Checked = tuple[pl.Series, pl.Series | None]
+"""A column's converted values (null where bad) and each bad value's reason (None: none)."""
+
+
+def _reasons(text: pl.Series, bad: Mapping[str, str], missing: str | None) -> pl.Series | None:
+    """Each row's reason: ``bad[text]``, ``missing`` for null text, else null."""
+    has_missing = missing is not None and text.null_count() > 0
+    if not bad and not has_missing:
+        return None
+    reason = (
+        text.replace_strict(list(bad), list(bad.values()), default=None, return_dtype=pl.String)
+        if bad
+        else pl.repeat(None, text.len(), dtype=pl.String, eager=True)
+    )
+    if has_missing:
+        reason = reason.zip_with(text.is_not_null(), pl.repeat(missing, text.len(), eager=True))
+    return reason
+
+
+def _checked_time(values: pl.Series) -> Checked:
+    """UTC times from text (any accepted spelling) or datetimes, in the flow-log years."""
+    if isinstance(values.dtype, pl.Datetime):
+        naive = values.dtype.time_zone is None
+        times = values.dt.replace_time_zone("UTC") if naive else values
+        times = times.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
+        text = times.cast(pl.String)
+        distinct = times.drop_nulls().unique()
+        wrong = distinct.filter((distinct < _EARLIEST) | (distinct >= _LATEST))
+        late = {str(w): _out_of_range(str(w)) for w in wrong.cast(pl.String).to_list()}
+        if late:
+            times = times.zip_with(
+                ~text.is_in(list(late)), pl.repeat(None, times.len(), dtype=_TIME, eager=True)
+            )
+        return times, _reasons(text, late, "missing time")
+    text = values.cast(pl.String)
+    distinct = text.drop_nulls().unique()
+    fast = distinct.str.to_datetime(_AZURE_TIME, time_zone="UTC", time_unit="us", strict=False)
+    good = (
+        distinct.str.contains(_AZURE_TIME_SHAPE)
+        & fast.is_not_null()
+        & (fast >= _EARLIEST)
+        & (fast < _LATEST)
+    )
+    keys, times_of = distinct.filter(good).to_list(), fast.filter(good).to_list()
+    bad: dict[str, str] = {}
+    for item in distinct.filter(~good).to_list():
+        if not item.strip():
+            bad[item] = "missing time"
+            continue
+        try:
+            when = parse_timestamp(item)
+        except ValueError as exc:
+            bad[item] = str(exc)
+            continue
+        if _EARLIEST <= when < _LATEST:
+            keys.append(item)
+            times_of.append(when)
+        else:
+            bad[item] = _out_of_range(item)
+    times = text.replace_strict(keys, times_of, default=None, return_dtype=_TIME)
+    return times, _reasons(text, bad, "missing time")
+
+
+def _out_of_range(text: str) -> str:
+    return f"time out of range (not in the years {_FIRST_YEAR}-{_END_YEAR - 1}): {text!r}"
+
+
+def _checked_ip(values: pl.Series, name: str) -> Checked:
+    """Canonical IP text; padding is trimmed, anything :func:`canonical_ip` refuses is bad."""
+    text = values.cast(pl.String)
+    quad = text.str.contains(_CANONICAL_V4)
+    odd = text.filter(~quad).unique().to_list()  # nulls stay out: is_not_null(quad)
+    fixed: dict[str, str] = {}
+    bad: dict[str, str] = {}
+    for item in odd:
+        if not item.strip():
+            bad[item] = f"missing {name}"
+            continue
+        try:
+            canonical = canonical_ip(item)
+        except ValueError:
+            bad[item] = f"{name} is not an IP address: {item!r}"
+        else:
+            if canonical != item:
+                fixed[item] = canonical
+    if fixed or bad:
+        keys = [*fixed, *bad]
+        text = text.replace(keys, [*fixed.values(), *[None] * len(bad)])
+        return text, _reasons(values.cast(pl.String), bad, f"missing {name}")
+    return text, _reasons(text, {}, f"missing {name}")
+
+
+def _checked_count(values: pl.Series, name: str) -> Checked:
+    """Int64 counters from text or numbers: whole, in [0, 2**63), never rounded."""
+    if values.dtype.is_integer():
+        counts = values.cast(pl.Int64, strict=False)
+        wrong = values.filter(counts.is_null() & values.is_not_null() | (counts < 0))
+        if not wrong.len():
+            return counts, None
+        shown = values.cast(pl.String)
+        wrongs = {str(v): _count_reason(v, name) for v in wrong.unique().to_list()}
+        nulls = pl.repeat(None, counts.len(), dtype=pl.Int64, eager=True)
+        return counts.zip_with(counts >= 0, nulls), _reasons(shown, wrongs, None)
+    text = values.cast(pl.String)
+    counts = text.str.to_integer(strict=False)
+    doubtful = text.filter(text.is_not_null() & (counts.is_null() | (counts < 0)))
+    if not doubtful.len():
+        return counts, None
+    numbers: dict[str, int | None] = {}
+    bad: dict[str, str] = {}
+    for item in doubtful.unique().to_list():
+        try:
+            numbers[item] = _parse_count(item, name)
+        except ValueError as exc:
+            bad[item] = str(exc)
+            numbers[item] = None
+    counts = text.replace_strict(
+        list(numbers), list(numbers.values()), default=counts, return_dtype=pl.Int64
+    )
+    return counts, _reasons(text, bad, None)
+
+
+def _count_reason(value: object, name: str) -> str:
+    try:
+        _parse_count(value, name)
+    except ValueError as exc:
+        return str(exc)
+    raise AssertionError(f"{name}: {value!r} is a good counter")
+
+
+def _validated(
+    raw: pl.DataFrame,
+    file: str,
+    *,
+    default_resource: str | None = None,
+    line: str = "line",
+) -> tuple[pl.DataFrame, list[Problem]]:
+    """Check and convert raw flow-log values: the one set of rules every reader applies.
+
+    Parameters
+    ----------
+    raw
+        FLOW_SCHEMA column names holding the source's values as text (DuckDB's VARCHAR of
+        a JSON value, a CSV cell); datetimes and integers are taken as they are. A missing
+        column is all null. ``line`` holds each row's line in ``file`` (null when the
+        source has no lines); an optional ``record`` column (the record's position in a
+        JSON document) is named in the reason.
+    file
+        The file named in each problem.
+    default_resource
+        The gateway for rows without ``resource_id`` (from a blob's path).
+    line
+        The name of the line-number column.
+
+    Returns
+    -------
+    tuple[polars.DataFrame, list[Problem]]
+        The good rows in exactly FLOW_SCHEMA, in their order, and one problem per bad
+        row, with the first reason in schema order: a missing or unparseable time or one
+        outside the years 2000-2099; a missing IP or text that is not one (padding is
+        trimmed, leading zeros are refused, as :func:`canonical_ip` does); a counter that
+        is not a whole number in [0, 2**63).
+
+    Examples
+    --------
+    >>> raw = pl.DataFrame(
+    ...     {
+    ...         "time": ["2026-11-09T10:01:00.0000000Z", "infinity"],
+    ...         "source_ip": ["10.0.0.4", "10.0.0.5"],
+    ...         "destination_ip": ["20.1.2.3", "20.1.2.3"],
+    ...         "nat_gateway_ip": ["52.1.1.1", "52.1.1.1"],
+    ...         "bytes_sent": ["1400", "9"],
+    ...         "line": [1, 2],
+    ...     }
+    ... )
+    >>> good, problems = _validated(raw, "PT1H.json")
+    >>> good.height, [str(p) for p in problems]
+    (1, ["PT1H.json:2: unparseable timestamp 'infinity'"])
+    """
+    height = raw.height
+
+    def column(name: str) -> pl.Series:
+        if name in raw.columns:
+            return raw.get_column(name)
+        return pl.repeat(None, height, dtype=pl.String, eager=True).alias(name)
+
+    values: dict[str, pl.Series] = {}
+    reasons: list[pl.Series] = []
+    checks: list[tuple[str, Checked]] = [("time", _checked_time(column("time")))]
+    checks += [(name, _checked_ip(column(name), name)) for name in IP_COLUMNS]
+    checks += [(name, _checked_count(column(name), name)) for name in COUNTER_COLUMNS]
+    for name, (converted, reason) in checks:
+        values[name] = converted.alias(name)
+        if reason is not None:
+            reasons.append(reason)
+    resource = column("resource_id").cast(pl.String)
+    blank = resource.str.strip_chars() == ""
+    resource = resource.zip_with(~blank, pl.repeat(None, height, dtype=pl.String, eager=True))
+    if default_resource is not None and resource.has_nulls():
+        resource = resource.fill_null(default_resource)
+    first = resource.first() if height else None
+    if not (isinstance(first, str) and (resource == first).all() and first == first.upper()):
+        resource = resource.str.to_uppercase()
+    values["resource_id"] = resource.alias("resource_id")
+    frame = pl.DataFrame([values[name] for name in FLOW_SCHEMA.names()])
+    if not reasons:
+        return frame, []
+    why = pl.select(pl.coalesce([pl.lit(r) for r in reasons])).to_series()
+    bad = why.is_not_null()
+    if not bad.any():
+        return frame, []
+    where = raw.select(
+        (pl.col(line) if line in raw.columns else pl.lit(None, pl.Int64)).alias("line"),
+        (pl.col("record") if "record" in raw.columns else pl.lit(None, pl.Int64)).alias("record"),
+    ).filter(bad)
+    problems = [
+        Problem(file, at, reason if record is None else f"record {record}: {reason}")
+        for (at, record), reason in zip(where.iter_rows(), why.filter(bad), strict=True)
+    ]
+    return frame.filter(~bad), problems
+
+
+# --------------------------------------------------------------------------- the careful path
 
 
 class _Normaliser:
