@@ -21,7 +21,7 @@ from natlens._files import (
     scan_flowlogs,
 )
 from natlens._metrics import read_metrics
-from natlens._samples import SampleData, SampleSummary, generate_samples, sample_data
+from natlens._samples import SampleData, sample_data
 from natlens._schema import COUNTER_COLUMNS, FLOW_SCHEMA, METRICS_SCHEMA, canonical_ip
 from natlens._store import scan_parquet, write_parquet
 from natlens._triage import triage
@@ -81,7 +81,6 @@ __all__ = [
     "LogAnalyticsError",
     "Problem",
     "SampleData",
-    "SampleSummary",
     "SyncReport",
     "canonical_ip",
     "check_allowlist",
@@ -94,7 +93,6 @@ __all__ = [
     "find_flows",
     "find_spikes",
     "flow_kql",
-    "generate_samples",
     "growth",
     "label_destinations",
     "label_sources",

@@ -14,6 +14,8 @@ import io
 import ipaddress
 import json
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ import pytest
 import natlens
 from natlens import _metrics, _samples
 from natlens._cli import main
+from natlens._samplegen import SampleSummary, generate_samples
 
 WEEK_START = datetime(2026, 11, 9, tzinfo=UTC)
 WEEK_END = WEEK_START + timedelta(days=7)
@@ -130,14 +133,14 @@ def _pair(raw: pl.DataFrame, source: str, destination: str) -> pl.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def regenerated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, natlens.SampleSummary]:
+def regenerated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SampleSummary]:
     out = tmp_path_factory.mktemp("regenerated")
-    summary = natlens.generate_samples(out)
+    summary = generate_samples(out)
     return out, summary
 
 
 def test_shipped_samples_are_exactly_what_the_generator_writes(
-    samples: natlens.SampleData, regenerated: tuple[Path, natlens.SampleSummary]
+    samples: natlens.SampleData, regenerated: tuple[Path, SampleSummary]
 ) -> None:
     shipped, fresh = _digest(samples.root), _digest(regenerated[0])
     assert shipped.keys() == fresh.keys()
@@ -146,7 +149,7 @@ def test_shipped_samples_are_exactly_what_the_generator_writes(
 
 
 def test_generation_summary_and_speed_of_the_shipped_week(
-    regenerated: tuple[Path, natlens.SampleSummary], raw: pl.DataFrame
+    regenerated: tuple[Path, SampleSummary], raw: pl.DataFrame
 ) -> None:
     summary = regenerated[1]
     assert summary.records == raw.height
@@ -629,9 +632,9 @@ def test_byte_count_tracks_the_flow_bytes(metrics: pl.DataFrame, raw: pl.DataFra
 
 
 def test_a_smaller_set_has_every_event_and_depends_only_on_the_seed(tmp_path: Path) -> None:
-    first = natlens.generate_samples(tmp_path / "a", days=3, vms=20, seed=7)
-    again = natlens.generate_samples(tmp_path / "b", days=3, vms=20, seed=7)
-    other = natlens.generate_samples(tmp_path / "c", days=3, vms=20, seed=8)
+    first = generate_samples(tmp_path / "a", days=3, vms=20, seed=7)
+    again = generate_samples(tmp_path / "b", days=3, vms=20, seed=7)
+    other = generate_samples(tmp_path / "c", days=3, vms=20, seed=8)
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
     assert _digest(tmp_path / "a") != _digest(tmp_path / "c")
     assert first == dataclasses.replace(again, directory=first.directory)
@@ -650,11 +653,11 @@ def test_a_smaller_set_has_every_event_and_depends_only_on_the_seed(tmp_path: Pa
 
 
 def test_generate_samples_refuses_to_overwrite_unless_asked(tmp_path: Path) -> None:
-    natlens.generate_samples(tmp_path, days=4, vms=20)
+    generate_samples(tmp_path, days=4, vms=20)
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError, match="overwrite=True"):
-        natlens.generate_samples(tmp_path, days=3, vms=20)
-    summary = natlens.generate_samples(tmp_path, days=3, vms=20, overwrite=True)
+        generate_samples(tmp_path, days=3, vms=20)
+    summary = generate_samples(tmp_path, days=3, vms=20, overwrite=True)
     assert len(list(tmp_path.rglob("PT1H.json.gz"))) == summary.blobs == 2 * 3 * 24
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
@@ -673,12 +676,12 @@ def test_generate_samples_checks_its_arguments(
     tmp_path: Path, kwargs: dict[str, Any], error: type[Exception], match: str
 ) -> None:
     with pytest.raises(error, match=match):
-        natlens.generate_samples(tmp_path, **kwargs)
+        generate_samples(tmp_path, **kwargs)
     assert not any(tmp_path.iterdir())
 
 
 def test_a_naive_start_is_utc(tmp_path: Path) -> None:
-    summary = natlens.generate_samples(tmp_path, start=datetime(2027, 1, 4), days=3, vms=20)
+    summary = generate_samples(tmp_path, start=datetime(2027, 1, 4), days=3, vms=20)
     assert summary.start == datetime(2027, 1, 4, tzinfo=UTC)
     blobs = [p.as_posix() for p in (tmp_path / "flowlogs").rglob("PT1H.json.gz")]
     assert len(blobs) == summary.blobs
@@ -695,6 +698,40 @@ def test_sample_data_paths_and_a_clear_error_when_missing(tmp_path: Path) -> Non
     with pytest.raises(FileNotFoundError, match=r"natlens samples --out") as info:
         natlens.sample_data(tmp_path)
     assert str(tmp_path) in str(info.value)
+
+
+def test_sample_data_prefers_the_installed_copy_and_names_both_places_when_neither_is_there(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    regenerated: tuple[Path, SampleSummary],
+) -> None:
+    assert natlens.sample_data().root == Path(__file__).resolve().parent.parent / "data" / "samples"
+    monkeypatch.setattr(_samples, "_INSTALLED", regenerated[0])
+    assert natlens.sample_data().root == regenerated[0]
+    monkeypatch.setattr(_samples, "_INSTALLED", tmp_path / "wheel")
+    monkeypatch.setattr(_samples, "_CHECKOUT", tmp_path / "checkout")
+    with pytest.raises(FileNotFoundError, match=r"natlens samples --out") as info:
+        natlens.sample_data()
+    assert str(tmp_path / "wheel") in str(info.value)
+    assert str(tmp_path / "checkout") in str(info.value)
+
+
+def test_import_natlens_does_not_import_the_generator() -> None:
+    code = (
+        "import sys, natlens; natlens.sample_data(); "
+        "print(sorted(name for name, module in list(sys.modules.items()) "
+        "if name.startswith('natlens') and "
+        "(name.startswith('natlens._samplegen') or hasattr(module, 'generate_samples'))))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip() == "[]"
+    code = "import sys; from natlens._cli import main; print('natlens._samplegen' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip() == "False", "the CLI imports the generator only to run `samples`"
 
 
 def test_cli_writes_samples(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
