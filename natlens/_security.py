@@ -151,17 +151,54 @@ _UNITS = {"d": "days", "h": "hours", "m": "minutes", "w": "weeks"}
 
 
 def _cutoff(lazy: pl.LazyFrame, baseline: TimeLike | timedelta) -> datetime | None:
+    """The end of the baseline; ``None`` for data without records.
+
+    Raises
+    ------
+    ValueError
+        When the baseline does not end inside the data: ending after the last record
+        it leaves nothing to call new, ending at or before the first it holds nothing
+        to compare with. Either would answer "no new destinations" or "all of them"
+        without saying why.
+    """
+    length: timedelta | None = None
     if isinstance(baseline, timedelta) or (
         isinstance(baseline, str) and re.fullmatch(r"\s*\d+\s*[dhmw]\s*", baseline)
     ):
         if isinstance(baseline, str):
             amount, unit = int(baseline.strip()[:-1]), baseline.strip()[-1]
-            baseline = timedelta(**{_UNITS[unit]: amount})
-        if baseline <= timedelta(0):
+            length = timedelta(**{_UNITS[unit]: amount})
+        else:
+            length = baseline
+        if length <= timedelta(0):
             raise ValueError(f"baseline: expected a positive length, got {baseline!r}")
-        first = lazy.select(pl.col("time").min()).collect().item()
-        return None if first is None else first + baseline
-    return time_bound(baseline, argument="baseline")
+    else:
+        cutoff = time_bound(baseline, argument="baseline")
+    span = lazy.select(first=pl.col("time").min(), last=pl.col("time").max()).collect()
+    first, last = span.item(0, "first"), span.item(0, "last")
+    if first is None:
+        return None
+    if length is not None:
+        cutoff = first + length
+    if cutoff is None:
+        raise ValueError("baseline: a time or a length is required")
+    shown = str(baseline) if isinstance(baseline, timedelta) else repr(str(baseline))
+    when = "%Y-%m-%d %H:%M"
+    spans = (
+        f"(the data spans {first:{when}} to {last:{when}} UTC, "
+        f"{(last - first) / timedelta(days=1):.2f} days)"
+    )
+    if cutoff > last:
+        raise ValueError(
+            f"baseline: {shown} ends at {cutoff:{when}} UTC, after the data's last record "
+            f"{spans}: nothing is left to compare with it; pass a shorter baseline or more data"
+        )
+    if cutoff <= first:
+        raise ValueError(
+            f"baseline: {shown} ends at {cutoff:{when}} UTC, at or before the data's first "
+            f"record {spans}: there is no baseline to compare with; pass a later time"
+        )
+    return cutoff
 
 
 def new_destinations(
@@ -175,13 +212,20 @@ def new_destinations(
         Flow records in FLOW_SCHEMA.
     baseline
         End of the baseline: a time (datetime, date, ISO text), or a length from the
-        first record (``timedelta`` or ``"5d"``, ``"12h"``, ``"2w"``).
+        first record (``timedelta`` or ``"5d"``, ``"12h"``, ``"2w"``). It must end
+        inside the data: after its first record and no later than its last.
 
     Returns
     -------
     pl.DataFrame
         ``destination_ip, first_seen, last_seen, records, bytes_sent, bytes_received,
         bytes, sources`` (count) and ``source_ips`` (sorted list); by first seen.
+
+    Raises
+    ------
+    ValueError
+        For a baseline that ends outside the data (a ``"5d"`` baseline on three days
+        of records would otherwise find nothing new, silently).
 
     Examples
     --------

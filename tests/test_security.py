@@ -83,6 +83,33 @@ def test_new_destinations_after_baseline() -> None:
         natlens.new_destinations(FLOWS, baseline="last week")
 
 
+def test_new_destinations_baseline_must_end_inside_the_data() -> None:
+    # Three days of data: a five-day baseline leaves nothing after it to call new.
+    three_days = frame(
+        flow(at(0), "10.0.0.4", "140.82.121.4"),
+        flow(at(days=2, hours=23), "10.0.0.4", "192.0.2.1"),
+    )
+    message = (
+        r"baseline: '5d' ends at 2026-11-07 00:00 UTC, after the data's last record "
+        r"\(the data spans 2026-11-02 00:00 to 2026-11-04 23:00 UTC, 2\.96 days\)"
+    )
+    with pytest.raises(ValueError, match=message):
+        natlens.new_destinations(three_days, baseline="5d")
+    with pytest.raises(
+        ValueError, match=r"baseline: '2026-11-10' ends at 2026-11-10 00:00 UTC, after"
+    ):
+        natlens.new_destinations(three_days, baseline="2026-11-10")
+    with pytest.raises(
+        ValueError, match=r"ends at 2026-11-01 00:00 UTC, at or before the data's first"
+    ):
+        natlens.new_destinations(three_days, baseline=dt.date(2026, 11, 1))
+    # A baseline ending at the last record still leaves that record to look at.
+    assert natlens.new_destinations(three_days, baseline=at(days=2, hours=23)).height == 1
+    assert natlens.new_destinations(three_days, baseline="2d").height == 1
+    # No data, nothing new (and nothing to compare with): an empty answer, no error.
+    assert natlens.new_destinations(frame(), baseline="5d").height == 0
+
+
 def beacon_rows(
     every: int = 15, count: int = 40, jitter: tuple[int, ...] = (0,)
 ) -> list[dict[str, object]]:
