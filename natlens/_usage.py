@@ -353,9 +353,12 @@ def nat_ip_usage(flows: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
         totals, distinct ``flows`` (source/destination pairs), ``sources``,
         ``destinations``, the busiest minute (``peak_records_per_minute``), ``share``
         of the records of the gateway's IPs of that version and ``imbalance`` (records
-        over their mean: 1.0 is even, 2.0 twice the fair share; IPv6 flows can only
-        use the IPv6 public IPs, so each version is compared apart). Sorted by gateway,
-        version, then records descending.
+        over their mean: 1.0 is even, 2.0 twice the fair share). A flow leaves through
+        a public IP of its destination's family (IPv4 destinations, NAT64 ones such as
+        ``64:ff9b::14.1.2.3`` included, through the IPv4 IPs; IPv6 through the IPv6
+        IPs), so each version is compared apart: on a dual-stack gateway an IPv6 IP is
+        never measured against IPv4 traffic. Sorted by gateway, version, then records
+        descending.
 
     Examples
     --------
@@ -381,7 +384,8 @@ def nat_ip_usage(flows: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
         pl.col("source_ip").n_unique().cast(pl.Int64).alias("sources"),
         pl.col("destination_ip").n_unique().cast(pl.Int64).alias("destinations"),
     )
-    # IPv6 flows can only leave through the IPv6 public IP: compare like with like.
+    # IPv4 (and NAT64) flows leave through the IPv4 IPs, IPv6 flows through the IPv6
+    # IPs: compare like with like.
     family = ["resource_id", "ip_version"]
     return (
         usage.join(peak, on=keys, how="left", nulls_equal=True)
