@@ -90,6 +90,8 @@ def find_flows(
         Flow records in FLOW_SCHEMA.
     source, destination
         An IP, a CIDR (IPv4 or IPv6), a hostname, or a list mixing them; ``None`` for any.
+        A NAT64 address (``64:ff9b::14.1.2.3``) is its IPv4 host: ``14.1.0.0/16`` or a
+        hostname resolving to 14.1.2.3 finds it (see :func:`natlens.label_destinations`).
     nat_ip
         NAT public IP(s) or CIDR(s); ``None`` for any.
     start, end
@@ -232,6 +234,8 @@ class DiagnosisStep:
 VERDICTS = (
     "gateway_unhealthy",
     "no_flow_logs",
+    "unknown_source",
+    "unknown_destination",
     "never_established",
     "snat_exhaustion",
     "rate_limited",
@@ -243,9 +247,11 @@ VERDICTS = (
 class Diagnosis:
     """The outcome of :func:`diagnose`: a verdict, a one-line summary and every step.
 
-    ``verdict`` is one of ``gateway_unhealthy``, ``no_flow_logs``, ``never_established``,
-    ``snat_exhaustion``, ``rate_limited`` or ``healthy``: the first problem met along
-    the path.
+    ``verdict`` is one of ``gateway_unhealthy``, ``no_flow_logs``, ``unknown_source``,
+    ``unknown_destination`` (an address or name with no record at all in the window,
+    from or to anything: nothing can be said about its connections),
+    ``never_established``, ``snat_exhaustion``, ``rate_limited`` or ``healthy``: the
+    first problem met along the path.
     """
 
     verdict: str
@@ -392,10 +398,13 @@ def diagnose(
 
     1. ``health``: DatapathAvailability averaged over 15 minutes stays at or above 90%.
     2. ``flow_logs``: the log holds records in the window at all.
-    3. ``connection``: flows from source to destination exist. None: the connection is
-       never established (SNAT Failed in the metrics means port exhaustion; otherwise
-       check NSGs, routes, DNS). Flows that vanish while SNATConnectionCount Failed is
-       above zero: SNAT exhaustion episodes.
+    3. ``connection``: flows from source to destination exist. A source (or
+       destination) with no record at all in the window is unknown to this log
+       (``unknown_source``/``unknown_destination``: check the address, the time range,
+       whether the VM's subnet uses this gateway). A known source with no flows to the
+       destination: the connection is never established (SNAT Failed in the metrics
+       means port exhaustion; otherwise check NSGs, routes, DNS). Flows that vanish
+       while SNATConnectionCount Failed is above zero: SNAT exhaustion episodes.
     4. ``drops``: ``PacketsSentDropped``/``PacketsReceivedDropped`` above zero: a single
        connection is rate limited; spread the traffic over more connections or add
        public IPs.
@@ -434,6 +443,8 @@ def diagnose(
     'snat_exhaustion'
     >>> result.to_frame().select("step", "status").rows()
     [('health', 'ok'), ('flow_logs', 'ok'), ('connection', 'problem'), ('drops', 'ok')]
+    >>> diagnose(natlens.read_flowlogs(samples.flowlogs), source="10.99.99.99").verdict
+    'unknown_source'
     """
     window = _in_window(as_lazy(flows), start, end)
     low, high = time_range(start, end)
@@ -482,7 +493,21 @@ def diagnose(
             )
         )
     snat = _snat_failures(metric_frame, gateways)
-    connection, cause = _connection_step(pair, snat, metric_frame is not None, records > 0)
+    absent = (
+        _absent_endpoint(
+            as_lazy(flows),
+            window,
+            source=source,
+            destination=destination,
+            resolver=resolver,
+            snat=snat,
+        )
+        if records and pair.is_empty()
+        else None
+    )
+    connection, cause = absent or _connection_step(
+        pair, snat, metric_frame is not None, records > 0
+    )
     steps.append(connection)
     drops = dropped_packets(pair) if pair.height else dropped_packets(pair.clear())
     if drops.height:
@@ -557,6 +582,89 @@ def _episode_activity(pair: pl.DataFrame, snat: pl.DataFrame) -> pl.DataFrame:
         .sort("start")
         .select("start", "end", "minutes", "total", "pair_minutes", "expected_minutes")
     )
+
+
+def _shown(targets: Targets) -> str:
+    return repr(targets) if isinstance(targets, str) else repr(list(targets))
+
+
+def _absent_endpoint(
+    flows: pl.LazyFrame,
+    window: pl.LazyFrame,
+    *,
+    source: Targets | None,
+    destination: Targets | None,
+    resolver: Resolver | None,
+    snat: pl.DataFrame,
+) -> tuple[DiagnosisStep, str] | None:
+    """The connection step when the source or destination has no record in the window.
+
+    Such an address is unknown to this log, which is another answer than "this pair
+    has no flows while the source talks to others" (the SNAT/NSG/route path): the
+    address may be wrong, the window too narrow, or the traffic may not pass this
+    gateway. The evidence is what the log does hold, per gateway.
+    """
+    for role, column, targets in (
+        ("source", "source_ip", source),
+        ("destination", "destination_ip", destination),
+    ):
+        if targets is None:
+            continue
+        seen = _match(window, column, targets, argument=role, resolver=resolver)
+        if seen.select(pl.len()).collect().item():
+            continue
+        log = window.select(records=pl.len(), first=pl.col("time").min(), last=pl.col("time").max())
+        held = log.collect().row(0, named=True)
+        finding = (
+            f"no record {'from' if role == 'source' else 'to'} {role} {_shown(targets)} "
+            f"{'to any destination' if role == 'source' else 'from any source'} in the flow "
+            f"log ({held['records']:,} records from {_fmt(held['first'])} to "
+            f"{_fmt(held['last'])}): this {role} is unknown here, so nothing can be said "
+            "about its connections. "
+        )
+        if role == "source":
+            finding += (
+                "Check the IP (the VM's private IP), the time range, and whether this VM's "
+                "subnet uses this NAT gateway (only traffic through the gateway is logged)"
+            )
+        else:
+            finding += (
+                "Check the IP or host name (and what it resolves to), the time range, and "
+                "whether traffic to it takes another path (a private or service endpoint, "
+                "or a route that bypasses the gateway)"
+            )
+        outside = (
+            _match(flows, column, targets, argument=role, resolver=resolver)
+            .select(records=pl.len(), first=pl.col("time").min(), last=pl.col("time").max())
+            .collect()
+            .row(0, named=True)
+        )
+        if outside["records"]:
+            finding += (
+                f"; it has {outside['records']:,} records outside the window, from "
+                f"{_fmt(outside['first'])} to {_fmt(outside['last'])}: widen the time range"
+            )
+        if role == "destination" and snat.height:
+            failed = float(snat.get_column("total").sum())
+            finding += (
+                f"; SNATConnectionCount Failed = {failed:,.0f} on the source's gateway from "
+                f"{_fmt(snat.item(0, 'start'))}: if the destination is right and new, its "
+                "connections may be failing for want of SNAT ports"
+            )
+        evidence = (
+            window.group_by("resource_id")
+            .agg(
+                sources=pl.col("source_ip").n_unique().cast(pl.Int64),
+                destinations=pl.col("destination_ip").n_unique().cast(pl.Int64),
+                records=pl.len().cast(pl.Int64),
+                first=pl.col("time").min(),
+                last=pl.col("time").max(),
+            )
+            .sort("resource_id", nulls_last=True)
+            .collect()
+        )
+        return DiagnosisStep("connection", "problem", finding, evidence), f"unknown_{role}"
+    return None
 
 
 def _connection_step(

@@ -116,15 +116,76 @@ def test_diagnose_healthy() -> None:
 
 
 def test_diagnose_never_established_without_and_with_snat_failures() -> None:
+    # 10.0.0.4 talks to others, 1.1.1.1 is reached by 10.0.0.5: this pair alone has no flows.
     plain = natlens.diagnose(
-        FLOWS, source="10.0.0.4", destination="8.8.8.8", metrics=metrics(*healthy_metrics())
+        FLOWS, source="10.0.0.4", destination="1.1.1.1", metrics=metrics(*healthy_metrics())
     )
     assert plain.verdict == "never_established"
     assert "NSG" in plain.step("connection").finding
     snat = metrics(*healthy_metrics(), (at(2), "SNATConnectionCount", "Failed", 40.0))
-    failing = natlens.diagnose(FLOWS, source="10.0.0.4", destination="8.8.8.8", metrics=snat)
+    failing = natlens.diagnose(FLOWS, source="10.0.0.4", destination="1.1.1.1", metrics=snat)
     assert failing.verdict == "snat_exhaustion"
     assert failing.step("connection").evidence.get_column("total").to_list() == [40.0]
+
+
+SNAT_FAILING = metrics(*healthy_metrics(), (at(2), "SNATConnectionCount", "Failed", 40.0))
+
+
+def test_diagnose_unknown_source_is_its_own_verdict() -> None:
+    # The gateway fails SNAT connections, but 10.9.9.9 is in no record: that says nothing
+    # about 10.9.9.9's connections, so no SNAT verdict.
+    result = natlens.diagnose(
+        FLOWS, source="10.9.9.9", destination="github.com", resolver=GITHUB, metrics=SNAT_FAILING
+    )
+    assert result.verdict == "unknown_source"
+    assert result.verdict in natlens._troubleshoot.VERDICTS
+    connection = result.step("connection")
+    assert connection.status == "problem"
+    assert result.summary == connection.finding
+    assert connection.finding.startswith("no record from source '10.9.9.9' to any destination")
+    for advice in ("Check the IP", "the time range", "subnet uses this NAT gateway"):
+        assert advice in connection.finding
+    assert "SNAT" not in result.summary
+    assert "widen" not in result.summary  # not in the data outside the window either
+    assert connection.evidence.select("sources", "destinations", "records").rows() == [(3, 4, 6)]
+    assert result.step("drops").status == "unknown"
+    # A CIDR or a list that matches nobody is unknown too; a source alone as well.
+    nobody = natlens.diagnose(FLOWS, source=["10.9.0.0/16", "10.8.0.1"])
+    assert nobody.verdict == "unknown_source"
+    assert "source ['10.9.0.0/16', '10.8.0.1']" in nobody.summary
+
+
+def test_diagnose_unknown_destination_is_its_own_verdict() -> None:
+    result = natlens.diagnose(
+        FLOWS, source="10.0.0.4", destination="8.8.8.8", metrics=metrics(*healthy_metrics())
+    )
+    assert result.verdict == "unknown_destination"
+    finding = result.step("connection").finding
+    assert finding.startswith("no record to destination '8.8.8.8' from any source")
+    assert "another path" in finding
+    assert "SNAT" not in finding
+    # With SNAT failures on the source's gateway, the finding says they may be why.
+    failing = natlens.diagnose(
+        FLOWS, source="10.0.0.4", destination="8.8.8.8", metrics=SNAT_FAILING
+    )
+    assert failing.verdict == "unknown_destination"
+    assert "SNATConnectionCount Failed = 40 on the source's gateway" in failing.summary
+    # Both unknown: the source is named first, it is the first thing to check.
+    both = natlens.diagnose(FLOWS, source="10.9.9.9", destination="8.8.8.8")
+    assert both.verdict == "unknown_source"
+
+
+def test_diagnose_unknown_in_the_window_but_present_outside() -> None:
+    # 10.0.0.5 only appears at minute 4: a window before it says so, and to widen it.
+    result = natlens.diagnose(
+        FLOWS, source="10.0.0.5", destination="1.1.1.1", start=at(0), end=at(3)
+    )
+    assert result.verdict == "unknown_source"
+    assert "it has 1 records outside the window, from 2026-11-02 00:04" in result.summary
+    assert "widen the time range" in result.summary
+    late = natlens.diagnose(FLOWS, source="10.0.0.4", destination="1.1.1.1", end=at(3))
+    assert late.verdict == "unknown_destination"
+    assert "outside the window" in late.summary
 
 
 def test_diagnose_snat_episode_while_flows_exist() -> None:
@@ -255,6 +316,23 @@ def test_planted_snat_exhaustion(
         end=snat["end"],
     )
     assert direct.height == snat["numbers"]["vm_records_during"]
+
+
+def test_sample_week_unknown_source_is_not_snat_exhaustion(
+    sample_flows: pl.DataFrame, sample_metrics: pl.DataFrame, samples: natlens.SampleData
+) -> None:
+    # The issue's example: a source that never appears used to read "SNAT port exhaustion".
+    result = natlens.diagnose(
+        sample_flows,
+        source="10.99.99.99",
+        destination="github.com",
+        metrics=sample_metrics,
+        resolver=natlens.read_hostnames(samples.hostnames),
+    )
+    assert result.verdict == "unknown_source"
+    assert "SNAT" not in result.summary
+    gateways = result.step("connection").evidence
+    assert gateways.get_column("sources").sum() == sample_flows.get_column("source_ip").n_unique()
 
 
 def test_planted_github_drops_in_dropped_packets(
