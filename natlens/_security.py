@@ -90,7 +90,9 @@ def check_allowlist(
         Flow records in FLOW_SCHEMA.
     allowed
         Entries (CIDRs and IPs, IPv4 or IPv6; Service Tag names; hostnames), or the
-        path of an allowlist file (see :func:`natlens.read_allowlist`).
+        path of an allowlist file (see :func:`natlens.read_allowlist`). A NAT64
+        destination (``64:ff9b::14.1.2.3``) is allowed by the entries allowing its IPv4
+        host (``14.1.2.3``, ``14.1.0.0/16``, a tag or hostname covering it).
     service_tags
         Azure Service Tags (:func:`natlens.read_service_tags`, its path or JSON) to
         expand tag names such as ``Storage.WestEurope``.
