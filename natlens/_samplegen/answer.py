@@ -426,7 +426,7 @@ def answer_key_md(key: dict[str, Any]) -> str:
             f"StandardV2 NAT gateways, {ds['records']:,} records ({ds['ipv6_records']:,} from",
             f"IPv6 sources, {ds['records_with_null_counters']:,} with null counters) and",
             f"{ds['destinations']} distinct destinations. All of it is made by `natlens samples",
-            f"--out DIR --seed {ds['seed']}` (`natlens/_samples.py`); the numbers below are",
+            f"--out DIR --seed {ds['seed']}` (`natlens/_samplegen/`); the numbers below are",
             "computed from the generated data and `tests/test_samples.py` checks them.",
         ),
         "| gateway | public IPs | VMs |\n|---|---|---|\n" + gateways,

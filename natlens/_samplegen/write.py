@@ -301,7 +301,7 @@ README: Final = """\
 
 One realistic week of Azure NAT Gateway flow logs (`NatGatewayFlowlogsV1`) of the fictitious
 organisation Fabrikam, with everything needed to analyse them offline. Written by
-`natlens samples --out DIR` (code: `natlens/_samples.py`); do not edit by hand, the tests compare
+`natlens samples --out DIR` (code: `natlens/_samplegen/`); do not edit by hand, the tests compare
 this directory with a fresh generation.
 
 - `flowlogs/insights-logs-natgatewayflowlogsv1/resourceId=/.../y=/m=/d=/h=/m=00/PT1H.json.gz`:
