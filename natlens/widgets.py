@@ -564,9 +564,10 @@ class Dashboard(_View):
 class TroubleshootWidget(_View):
     """Walk the troubleshooting path for a chosen VM and destination.
 
-    Pick a VM (by name when an inventory is given) and a destination (IP, CIDR or host
-    name with a ``resolver``), press *Diagnose*: each step of
-    :func:`natlens.diagnose` shows its verdict and evidence.
+    Pick a VM (by name when an inventory is given) or type an IP or CIDR, and a
+    destination (IP, CIDR or host name with a ``resolver``), press *Diagnose*: each
+    step of :func:`natlens.diagnose` shows its verdict and evidence. The widget never
+    judges by itself: its verdict is ``diagnose``'s for the same inputs.
 
     Examples
     --------
@@ -600,10 +601,17 @@ class TroubleshootWidget(_View):
             .drop_nulls()
             .to_list()
         )
-        options = sorted(
-            ((f"{vm_names[ip]} ({ip})" if ip in vm_names else ip, ip) for ip in sources),
+        # Suggestions name the VMs of the log; any IP, CIDR or host name may be typed,
+        # and diagnose() answers for it (an address the log does not hold included).
+        self._source_ips = {
+            f"{vm_names[ip]} ({ip})" if ip in vm_names else ip: ip for ip in sources
+        }
+        self._source = w.Combobox(
+            options=sorted(self._source_ips),
+            ensure_option=False,
+            description="VM",
+            placeholder="VM, IP or CIDR",
         )
-        self._source = w.Dropdown(options=options, description="VM")
         self._destination = w.Text(
             description="Destination", placeholder="IP, CIDR or host name (github.com)"
         )
@@ -633,10 +641,11 @@ class TroubleshootWidget(_View):
         start: str | datetime | None = None,
         end: str | datetime | None = None,
     ) -> Diagnosis:
-        """Set the controls, run the diagnosis and show it; return the :class:`Diagnosis`."""
+        """Set the controls, run the diagnosis and show it; return the :class:`Diagnosis`.
+
+        The verdict is :func:`natlens.diagnose`'s for the same inputs, whatever they are.
+        """
         if source is not None:
-            if source not in _option_values(self._source):
-                raise ValueError(f"TroubleshootWidget: source {source!r} has no flows in the data")
             self._source.value = source
         if destination is not None:
             self._destination.value = destination
@@ -645,6 +654,8 @@ class TroubleshootWidget(_View):
         return self._run_from_controls()
 
     def _run_from_controls(self) -> Diagnosis:
+        typed = self._source.value.strip()
+        source = self._source_ips.get(typed, typed) or None
         destination = self._destination.value.strip() or None
         start: str | None = None
         end: str | None = None
@@ -654,7 +665,7 @@ class TroubleshootWidget(_View):
         try:
             result = diagnose(
                 self._flows,
-                source=self._source.value,
+                source=source,
                 destination=destination,
                 metrics=self._metrics,
                 start=start,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import html
 import subprocess
 import sys
 from typing import Any
@@ -200,7 +201,7 @@ def test_troubleshoot_widget_steps(
     widget = nw.TroubleshootWidget(
         sample_flows, metrics=metrics, inventory=inventory, resolver=hosts
     )
-    assert ("vm-build-10 (10.20.1.13)", "10.20.1.13") in widget._source.options
+    assert "vm-build-10 (10.20.1.13)" in widget._source.options
     result = widget.run(source="10.20.1.13", destination="github.com")
     assert result.verdict == "rate_limited"
     assert widget.diagnosis is result
@@ -214,7 +215,12 @@ def test_troubleshoot_widget_steps(
     assert widget._steps.selected_index == 3
     assert "rate_limited" in widget._verdict.value
     assert "evidence" in widget._steps.children[3].value
-    # The button runs what the controls say.
+    # The button runs what the controls say: a VM picked by name, or an IP typed.
+    widget._source.value = "vm-build-10 (10.20.1.13)"
+    widget._destination.value = "github.com"
+    widget._button.click()
+    assert widget.diagnosis is not None
+    assert widget.diagnosis.verdict == "rate_limited"
     widget._source.value = "10.20.1.14"
     widget._destination.value = "104.16.4.34"
     widget._window.value = "2026-11-11T09:00:00Z/2026-11-11T12:00:00Z"
@@ -224,10 +230,60 @@ def test_troubleshoot_widget_steps(
     assert widget._steps.selected_index == 2
 
 
+# The four inputs of the issue: an absent source, an absent destination, the planted
+# github.com rate limiting and the planted SNAT exhaustion (data/samples/ANSWER_KEY.md).
+AGREE = [
+    ("10.99.99.99", "github.com", None, None, "unknown_source"),
+    ("10.20.1.13", "192.0.2.200", None, None, "unknown_destination"),
+    ("10.20.1.13", "github.com", None, None, "rate_limited"),
+    ("10.20.1.14", "registry.npmjs.org", None, None, "snat_exhaustion"),
+    (
+        "10.20.1.14",
+        "104.16.4.34",
+        "2026-11-11T09:00:00Z",
+        "2026-11-11T12:00:00Z",
+        "snat_exhaustion",
+    ),
+    ("10.99.99.99", None, "2026-11-11T09:00:00Z", "2026-11-11T12:00:00Z", "unknown_source"),
+]
+
+
+@pytest.mark.parametrize("case", AGREE, ids=[f"{c[0]}->{c[1]}" for c in AGREE])
+def test_troubleshoot_widget_agrees_with_diagnose(
+    sample_flows: pl.DataFrame,
+    metrics: pl.DataFrame,
+    inventory: pl.DataFrame,
+    samples: natlens.SampleData,
+    case: tuple[str, str | None, str | None, str | None, str],
+) -> None:
+    source, destination, start, end, verdict = case
+    hosts = natlens.read_hostnames(samples.hostnames)
+    widget = nw.TroubleshootWidget(
+        sample_flows, metrics=metrics, inventory=inventory, resolver=hosts
+    )
+    shown = widget.run(source=source, destination=destination, start=start, end=end)
+    direct = natlens.diagnose(
+        sample_flows,
+        source=source,
+        destination=destination,
+        metrics=metrics,
+        start=start,
+        end=end,
+        resolver=hosts,
+    )
+    assert direct.verdict == verdict
+    assert (shown.verdict, shown.summary) == (direct.verdict, direct.summary)
+    assert shown.to_frame().equals(direct.to_frame())
+    # What the widget shows is that verdict and summary, word for word.
+    assert f">{verdict}</span>" in widget._verdict.value
+    assert html.escape(direct.summary) in widget._verdict.value
+
+
 def test_troubleshoot_widget_errors_are_clear(sample_flows: pl.DataFrame) -> None:
     widget = nw.TroubleshootWidget(sample_flows)
-    with pytest.raises(ValueError, match=r"source '10\.99\.0\.1' has no flows"):
-        widget.run(source="10.99.0.1")
+    with pytest.raises(ValueError, match=r"source: '10\.99\.0\.999' is not"):
+        widget.run(source="10.99.0.999")
+    assert "10.99.0.999" in widget._verdict.value
     with pytest.raises(ValueError, match="hostname"):
         widget.run(source="10.20.1.13", destination="github.com")
     assert "hostname" in widget._verdict.value
