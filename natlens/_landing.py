@@ -24,8 +24,14 @@ from typing import Any
 import polars as pl
 
 from natlens._fields import field_map
-from natlens._files import FlowLogError, Problem, _Normaliser, _parse_count, _records_of
-from natlens._schema import COUNTER_COLUMNS, FLOW_SCHEMA, IP_COLUMNS, canonical_ip
+from natlens._files import FlowLogError, Problem, _parse_count, _records_of
+from natlens._schema import (
+    _CANONICAL_V4,
+    COUNTER_COLUMNS,
+    FLOW_SCHEMA,
+    IP_COLUMNS,
+    canonical_ip,
+)
 from natlens._time import parse_timestamp
 
 __all__ = [
@@ -232,6 +238,67 @@ def _events(path: Path, problems: list[Problem]) -> list[dict[str, Any]]:
     return events
 
 
+class _Columns:
+    """Records gathered column by column with their raw values, for one vectorised check.
+
+    Field spellings are resolved once per distinct set of keys; values of the wrong JSON
+    type are named here, every other check is made by :func:`_checked` on whole columns.
+    """
+
+    _TEXT = ("time", *IP_COLUMNS)
+
+    def __init__(self) -> None:
+        self.values: dict[str, list[Any]] = {name: [] for name in FLOW_SCHEMA.names()}
+        self.where: list[tuple[int, str]] = []  # (event index, "event N (...), record R")
+        self.early: list[str | None] = []
+        self._spellings: dict[tuple[str, ...], dict[str, str]] = {}
+
+    def _names(self, mapping: Mapping[str, Any]) -> dict[str, str]:
+        keys = tuple(mapping)
+        names = self._spellings.get(keys)
+        if names is None:
+            names = self._spellings[keys] = field_map(keys)
+        return names
+
+    def add(self, record: Mapping[str, Any], event: int, where: str) -> None:
+        values = {c: record[k] for c, k in self._names(record).items()}
+        props = record.get("properties")
+        if isinstance(props, Mapping):
+            values.update({c: props[k] for c, k in self._names(props).items()})
+        early: str | None = None
+        for name in self._TEXT:
+            value = values.get(name)
+            if value is not None and not isinstance(value, str):
+                early = early or f"{name} is not text: {value!r}"
+                value = None
+            self.values[name].append(value)
+        for name in COUNTER_COLUMNS:
+            value = values.get(name)
+            if value is not None and type(value) is not int:
+                try:
+                    value = _parse_count(value, name)
+                except ValueError as exc:
+                    early, value = early or str(exc), None
+            if value is not None and not -(2**63) <= value < 2**63:
+                early, value = early or f"{name} is out of range: {value}", None
+            self.values[name].append(value)
+        resource = values.get("resource_id")
+        self.values["resource_id"].append(None if resource is None else str(resource))
+        self.where.append((event, where))
+        self.early.append(early)
+
+    def checked(self, file: str) -> tuple[pl.DataFrame, list[tuple[int, Problem]]]:
+        """The good rows in FLOW_SCHEMA, and each bad one's problem keyed by its event."""
+        raw = pl.DataFrame(self.values, schema=FLOW_SCHEMA | dict.fromkeys(self._TEXT, pl.String))
+        checked = _checked(raw)
+        reason = pl.Series(self.early, dtype=pl.String).fill_null(checked.get_column("__reason"))
+        bad = [
+            (self.where[i][0], Problem(file, None, f"{self.where[i][1]}: {reason[i]}"))
+            for i in reason.is_not_null().arg_true().to_list()
+        ]
+        return checked.filter(reason.is_null()).select(FLOW_SCHEMA.names()), bad
+
+
 def read_capture(path: Path) -> tuple[pl.DataFrame, list[Problem]]:
     """Read an Event Hubs Capture Avro file into FLOW_SCHEMA.
 
@@ -240,39 +307,38 @@ def read_capture(path: Path) -> tuple[pl.DataFrame, list[Problem]]:
     A file with no events (Capture's marker for a window without data) is no problem.
     """
     file = str(path)
-    problems: list[Problem] = []
-    norm = _Normaliser(None)
+    damage: list[Problem] = []
+    problems: list[tuple[int, Problem]] = []
+    columns = _Columns()
     foreign = ForeignTally()
-    for index, event in enumerate(_events(path, problems), start=1):
+    for index, event in enumerate(_events(path, damage), start=1):
         where = f"event {index} (sequence number {event.get('SequenceNumber')})"
         body = event.get("Body")
         if not body:
-            problems.append(Problem(file, None, f"{where}: empty body"))
+            problems.append((index, Problem(file, None, f"{where}: empty body")))
             continue
         try:
             document = json.loads(bytes(body).decode("utf-8"))
         except UnicodeDecodeError:
-            problems.append(Problem(file, None, f"{where}: body is not UTF-8 text"))
+            problems.append((index, Problem(file, None, f"{where}: body is not UTF-8 text")))
             continue
         except json.JSONDecodeError as exc:
-            problems.append(Problem(file, None, f"{where}: body is not valid JSON ({exc.msg})"))
+            reason = f"{where}: body is not valid JSON ({exc.msg})"
+            problems.append((index, Problem(file, None, reason)))
             continue
         except RecursionError:
-            problems.append(Problem(file, None, f"{where}: body nested too deeply"))
+            problems.append((index, Problem(file, None, f"{where}: body nested too deeply")))
             continue
         records: Iterable[object] = _records_of(document)  # JSON: not always objects
         for number, record in enumerate(records, start=1):
             if not isinstance(record, Mapping):
-                problems.append(Problem(file, None, f"{where}, record {number}: not a record"))
-                continue
-            if foreign.skip(record):
-                continue
-            try:
-                norm.add(record)
-            except ValueError as exc:
-                problems.append(Problem(file, None, f"{where}, record {number}: {exc}"))
-    problems.extend(foreign.problems(file))
-    return norm.frame(), problems
+                reason = f"{where}, record {number}: not a record"
+                problems.append((index, Problem(file, None, reason)))
+            elif not foreign.skip(record):
+                columns.add(record, index, f"{where}, record {number}")
+    frame, bad = columns.checked(file)
+    ordered = sorted([*problems, *bad], key=lambda item: item[0])
+    return frame, [p for _, p in ordered] + damage + foreign.problems(file)
 
 
 # --------------------------------------------------------------------------- export-job Parquet
@@ -296,8 +362,15 @@ def parquet_kind(path: Path, columns: list[str]) -> str | None:
     return None
 
 
-def _missing(height: int, dtype: pl.DataType) -> pl.Series:
-    return pl.Series([None] * height, dtype=dtype)
+def _parsed(values: list[Any], parse: Any) -> dict[Any, Any]:
+    """Each distinct value mapped to ``parse(value)``, or to None where it raises ValueError."""
+    out: dict[Any, Any] = {}
+    for value in values:
+        try:
+            out[value] = parse(value)
+        except ValueError:
+            out[value] = None
+    return out
 
 
 def _checked(raw: pl.DataFrame) -> pl.DataFrame:
@@ -305,87 +378,75 @@ def _checked(raw: pl.DataFrame) -> pl.DataFrame:
 
     ``raw`` holds FLOW_SCHEMA names with the file's own types. Each distinct value that is
     not already of the right type is parsed once, by the same rules as the careful path
-    (:func:`canonical_ip`, :func:`parse_timestamp`, whole-number counters).
+    (:func:`canonical_ip`, :func:`parse_timestamp`, whole-number counters); the rest is
+    one pass of column expressions.
     """
-    height = raw.height
-    columns: dict[str, pl.Series] = {}
-    reasons: list[pl.Series] = []
-
-    def reason(when: pl.Series, text: pl.Series | str) -> None:
-        message = pl.Series([text] * height) if isinstance(text, str) else text
-        reasons.append(pl.select(pl.when(when).then(message)).to_series().cast(pl.String))
-
-    time = raw.get_column("time") if "time" in raw.columns else _missing(height, pl.String())
-    if isinstance(time.dtype, pl.Datetime):
-        utc = (
-            time.dt.replace_time_zone("UTC")
-            if time.dtype.time_zone is None
-            else time.dt.convert_time_zone("UTC")
-        )
-        parsed = utc.dt.cast_time_unit("us")
-        reason(time.is_null(), "missing time")
-    else:
-        text = time.cast(pl.String)
-        stamps: dict[str, Any] = {}
-        for value in text.drop_nulls().unique().to_list():
-            try:
-                stamps[value] = parse_timestamp(value)
-            except ValueError:
-                stamps[value] = None
-        parsed = text.replace_strict(stamps, default=None, return_dtype=FLOW_SCHEMA["time"])
-        reason(text.is_null() | (text.str.strip_chars() == ""), "missing time")
-        shown = pl.select(pl.format("unparseable timestamp {}", text)).to_series()
-        reason(text.is_not_null() & parsed.is_null(), shown)
-    columns["time"] = parsed
-
-    for name in IP_COLUMNS:
-        text = (
-            raw.get_column(name).cast(pl.String)
-            if name in raw.columns
-            else _missing(height, pl.String())
-        )
-        canonical: dict[str, str | None] = {}
-        for value in text.drop_nulls().unique().to_list():
-            try:
-                canonical[value] = canonical_ip(value) if value.strip() else None
-            except ValueError:
-                canonical[value] = None
-        ip = text.replace_strict(canonical, default=None, return_dtype=pl.String)
-        absent = text.is_null() | (text.str.strip_chars() == "")
-        reason(absent, f"missing {name}")
-        shown = pl.select(pl.format(f"{name} is not an IP address: '{{}}'", text)).to_series()
-        reason(~absent & ip.is_null(), shown)
-        columns[name] = ip
-
-    for name in COUNTER_COLUMNS:
-        if name not in raw.columns:
-            columns[name] = _missing(height, pl.Int64())
-            continue
-        value = raw.get_column(name)
-        if value.dtype.is_integer():
-            counted = value.cast(pl.Int64, strict=False)
-        else:
-            numbers: dict[Any, int | None] = {}
-            for item in value.drop_nulls().unique().to_list():
-                try:
-                    numbers[item] = _parse_count(item, name)
-                except ValueError:
-                    numbers[item] = None
-            counted = value.replace_strict(numbers, default=None, return_dtype=pl.Int64)
-        bad = pl.select(pl.format(f"{name} is not a whole number in range: {{}}", value))
-        reason(value.is_not_null() & counted.is_null(), bad.to_series())
-        columns[name] = counted
-
-    columns["resource_id"] = (
-        raw.get_column("resource_id").cast(pl.String).str.to_uppercase()
-        if "resource_id" in raw.columns
-        else _missing(height, pl.String())
+    raw = raw.with_columns(
+        pl.lit(None, dtype=dtype).alias(name)
+        for name, dtype in FLOW_SCHEMA.items()
+        if name not in raw.columns
     )
-    frame = pl.DataFrame([columns[n].alias(n) for n in FLOW_SCHEMA.names()], schema=FLOW_SCHEMA)
+    parsed: list[pl.Expr] = []
+    reasons: list[pl.Expr] = []
+    time = raw.schema["time"]
+    if isinstance(time, pl.Datetime):
+        utc = (
+            pl.col("time").dt.replace_time_zone("UTC")
+            if time.time_zone is None
+            else (pl.col("time").dt.convert_time_zone("UTC"))
+        )
+        parsed.append(utc.dt.cast_time_unit("us"))
+        reasons.append(pl.when(pl.col("time").is_null()).then(pl.lit("missing time")))
+    else:
+        text = pl.col("time").cast(pl.String)
+        stamps = _parsed(
+            raw.get_column("time").cast(pl.String).drop_nulls().unique().to_list(), parse_timestamp
+        )
+        value = text.replace_strict(stamps, default=None, return_dtype=FLOW_SCHEMA["time"])
+        parsed.append(value.alias("time"))
+        reasons.append(
+            pl.when(text.is_null() | (text.str.strip_chars() == ""))
+            .then(pl.lit("missing time"))
+            .when(value.is_null())
+            .then(pl.format("unparseable timestamp {}", text))
+        )
+    for name in IP_COLUMNS:
+        text = pl.col(name).cast(pl.String)
+        # Dotted quads already in canonical form are their own canonical text; only the
+        # other distinct spellings (IPv6, odd IPv4, garbage) are parsed in Python.
+        spellings = raw.get_column(name).cast(pl.String).drop_nulls().unique()
+        odd = spellings.filter(~spellings.str.contains(_CANONICAL_V4)).to_list()
+        canonical = _parsed(odd, lambda v: canonical_ip(v) if v.strip() else None)
+        value = (
+            pl.when(text.str.contains(_CANONICAL_V4))
+            .then(text)
+            .otherwise(text.replace_strict(canonical, default=None, return_dtype=pl.String))
+        )
+        parsed.append(value.alias(name))
+        reasons.append(
+            pl.when(text.is_null() | (text.str.strip_chars() == ""))
+            .then(pl.lit(f"missing {name}"))
+            .when(value.is_null())
+            .then(pl.format(f"{name} is not an IP address: '{{}}'", text))
+        )
+    for name in COUNTER_COLUMNS:
+        column = pl.col(name)
+        if raw.schema[name].is_integer():
+            value = column.cast(pl.Int64, strict=False)
+        else:
+            unique = raw.get_column(name).drop_nulls().unique().to_list()
+            numbers = _parsed(unique, lambda v, n=name: _parse_count(v, n))
+            value = column.replace_strict(numbers, default=None, return_dtype=pl.Int64)
+        parsed.append(value.alias(name))
+        reasons.append(
+            pl.when(column.is_not_null() & value.is_null()).then(
+                pl.format(f"{name} is not a whole number in range: {{}}", column)
+            )
+        )
+    parsed.append(pl.col("resource_id").cast(pl.String).str.to_uppercase())
     # The first check that fails is the reason given: time, then IPs, then counters.
-    first = pl.select(pl.coalesce(reasons)).to_series() if reasons else None
-    return frame.with_columns(
-        (first if first is not None else _missing(height, pl.String())).alias("__reason")
+    return raw.select(*parsed, pl.coalesce(reasons).alias("__reason")).select(
+        *[pl.col(n).cast(t) for n, t in FLOW_SCHEMA.items()], "__reason"
     )
 
 
