@@ -94,6 +94,24 @@ def test_label_destinations_most_specific_tag() -> None:
     assert labelled.get_column("service_tag_prefix").to_list()[3] == "2603:1000:4::/48"
 
 
+def test_label_destinations_nat64_keeps_the_tag_tie_break() -> None:
+    # NAT64 destinations (64:ff9b::/96) carry the IPv4 host in their last 32 bits: they get
+    # that host's tag, with the same tie-break as the host itself (regional tag first)
+    flows = frame(
+        flow(at(0), destination="64:ff9b::20.38.1.2"),
+        flow(at(1), destination="64:ff9b::1401:101"),  # 20.1.1.1, as hexadecimal
+        flow(at(2), destination="20.38.1.2"),
+        flow(at(3), destination="64:ff9b::8.8.8.8"),
+    )
+    labelled = natlens.label_destinations(flows, service_tags=TAGS)
+    assert labelled.select("service_tag", "service_tag_prefix").rows() == [
+        ("Storage.WestEurope", "20.38.0.0/16"),
+        ("AzureCloud", "20.0.0.0/8"),
+        ("Storage.WestEurope", "20.38.0.0/16"),
+        (None, None),
+    ]
+
+
 def test_label_destinations_bad_prefix_is_named() -> None:
     bad = {"values": [{"name": "X", "properties": {"addressPrefixes": ["20.0.0.0/40"]}}]}
     with pytest.raises(ValueError, match=re.escape("service_tags: '20.0.0.0/40' is not a valid")):
@@ -154,6 +172,11 @@ def test_read_hostnames(tmp_path: Path) -> None:
     assert natlens.read_hostnames(path) == {"github.com": ["140.82.121.4", "2606:50c0::1"]}
     with pytest.raises(ValueError, match="holds a non-IP"):
         natlens.read_hostnames({"a.example": ["not-an-ip"]})
+    # DNS64 answers (synthesised NAT64 AAAA records) come back in mixed notation
+    synthesised = {"legacy.example": ["64:FF9B::8C52:7904", "::ffff:8c52:7904"]}
+    assert natlens.read_hostnames(synthesised) == {
+        "legacy.example": ["64:ff9b::140.82.121.4", "::ffff:140.82.121.4"]
+    }
 
 
 # -- the sample week -----------------------------------------------------------------------
