@@ -256,6 +256,7 @@ def build_flow_query(
     nat_ips: Sequence[str] | str | None = None,
     gateways: Sequence[str] | str | None = None,
     rollup: str | timedelta | None = None,
+    plan: str = "analytics",
 ) -> str:
     """Build the KQL for the flow records in ``[start, end)``, filtered on the server.
 
@@ -275,6 +276,9 @@ def build_flow_query(
         NAT gateway resource ids, or gateway names (matched against the id's end).
     rollup
         A time grain such as ``"1h"`` (see :func:`parse_grain`), or None for raw rows.
+    plan
+        The table's plan. ``"basic"``: the query holds no time filter, as Microsoft
+        requires for Basic-plan tables; the range travels as the request's timespan.
 
     Examples
     --------
@@ -309,10 +313,13 @@ def build_flow_query(
     t0, t1 = _utc(start, "start"), _utc(end, "end")
     if t1 <= t0:
         raise ValueError(f"end ({t1.isoformat()}) must be after start ({t0.isoformat()})")
-    lines = [
-        columns.table,
-        f"| where {c['time']} >= {kql_datetime(t0)} and {c['time']} < {kql_datetime(t1)}",
-    ]
+    if plan not in ("analytics", "basic"):
+        raise ValueError(f"plan={plan!r} must be 'analytics' or 'basic'")
+    lines = [columns.table]
+    if plan == "analytics":
+        lines.append(
+            f"| where {c['time']} >= {kql_datetime(t0)} and {c['time']} < {kql_datetime(t1)}"
+        )
     for argument, name, values in (
         ("sources", "source_ip", sources),
         ("destinations", "destination_ip", destinations),
@@ -364,6 +371,7 @@ def flow_kql(
     nat_ips: Sequence[str] | str | None = None,
     gateways: Sequence[str] | str | None = None,
     rollup: str | timedelta | None = None,
+    plan: str = "analytics",
 ) -> str:
     """The KQL natlens runs for a range, for Azure Data Explorer or the portal.
 
@@ -381,6 +389,9 @@ def flow_kql(
         The table's column names (``T | getschema``); default the documented spelling.
     sources, destinations, nat_ips, gateways, rollup
         As in :func:`natlens.read_log_analytics`.
+    plan
+        ``"basic"`` for a Basic-plan table: no time filter in the text (give the range
+        as the query's time range instead).
 
     Examples
     --------
@@ -405,4 +416,5 @@ def flow_kql(
         nat_ips=nat_ips,
         gateways=gateways,
         rollup=rollup,
+        plan=plan,
     )

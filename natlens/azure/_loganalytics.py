@@ -6,6 +6,14 @@ limit). A window whose answer comes back partial or at the row cap is split in t
 asked again; one that cannot be split any further raises :class:`LogAnalyticsError`
 naming it, so a truncated answer is never kept in silence. Throttling (429 with
 ``Retry-After``) is waited out by the Azure SDK's retry policy.
+
+A table on the Basic plan is queried within that plan's limits (Microsoft's "Query
+data in a Basic and Auxiliary table" and "Azure Monitor service limits" pages): through
+the workspace's ``/search`` API, never ``/query`` nor a resource's context; two
+concurrent queries per user; the time range in the request, not in the KQL; only the
+last 30 days. Such queries are billed per GB of the table's data in the range, whatever
+the filters. ``plan="auto"`` (the default) finds the plan from the service's answer
+(it refuses ``/query`` on a Basic table); ``plan="basic"`` says it up front.
 """
 
 from __future__ import annotations
@@ -39,6 +47,12 @@ __all__ = [
 
 MAX_ROWS = 500_000
 MAX_CONCURRENCY = 5
+BASIC_CONCURRENCY = 2
+"""Concurrent queries per user on a Basic-plan table."""
+BASIC_LOOKBACK = timedelta(days=30)
+"""How far back a Basic-plan table answers queries (older records need a search job)."""
+PLANS = ("auto", "analytics", "basic")
+_SEARCH_JOBS = "https://learn.microsoft.com/azure/azure-monitor/logs/search-jobs"
 
 
 class _QueryError(RuntimeError):
@@ -75,6 +89,52 @@ class _Window:
 _Runner = Callable[[str, "_Window | None"], _Answer]
 
 
+class _Plan:
+    """The table plan a read works with: given, or found from the service's answers."""
+
+    def __init__(self, plan: str) -> None:
+        if plan not in PLANS:
+            raise ValueError(f"plan={plan!r} must be one of {', '.join(map(repr, PLANS))}")
+        self.plan = plan
+
+    @property
+    def basic(self) -> bool:
+        return self.plan == "basic"
+
+
+def _refused_as_basic(err: Any) -> bool:
+    """Whether the service refused a query because its table is on the Basic plan."""
+    text = f"{err} {getattr(err, 'message', '')}"
+    return "UnsupportedApiQueryValidationError" in text or "Basic Logs" in text
+
+
+class _BasicPlanError(LogAnalyticsError):
+    """The table is on the Basic plan and the read cannot be done on it."""
+
+
+def _basic_resource_error(target: str) -> LogAnalyticsError:
+    return _BasicPlanError(
+        f"the flow-log table is on the Basic plan, which cannot be queried in a resource's "
+        f"context ({target}): use read_log_analytics(<workspace id>, ..., plan='basic') "
+        "with the workspace that holds the table"
+    )
+
+
+def _search_timespan(window: _Window | None) -> str:
+    """The request's timespan for ``/search``: the window, or the last day for a schema.
+
+    The service's timespan bounds are not documented as end-exclusive, so the window
+    ends one microsecond early: a record exactly on a window boundary is read once.
+    """
+    if window is None:
+        end = datetime.now(UTC)  # a schema: the last day
+        start = end - timedelta(days=1)
+    else:
+        start, end = window.start, window.end - timedelta(microseconds=1)
+    # "Z", not "+00:00": a "+" in a query string reads as a space.
+    return f"{start:%Y-%m-%dT%H:%M:%S.%fZ}/{end:%Y-%m-%dT%H:%M:%S.%fZ}"
+
+
 def _client(credential: Any, endpoint: str | None) -> Any:
     try:
         from azure.monitor.query import LogsQueryClient
@@ -99,20 +159,67 @@ def _runner(
     resource: bool,
     endpoint: str | None,
     server_timeout: int,
+    plan: _Plan,
 ) -> _Runner:
     extra: dict[str, Any] = {"server_timeout": server_timeout}
+    https: dict[str, Any] = {}
     if endpoint is not None and endpoint.startswith("http://"):
-        extra["enforce_https"] = False
+        https["enforce_https"] = False
     call = client.query_resource if resource else client.query_workspace
+    base = (endpoint or "https://api.loganalytics.io").rstrip("/")
+
+    def search(query: str, window: _Window | None) -> _Answer:
+        """A Basic-plan table's query: ``/search``, through the client's own pipeline."""
+        from urllib.parse import quote
+
+        from azure.core.exceptions import HttpResponseError
+        from azure.core.rest import HttpRequest
+
+        request = HttpRequest(
+            "POST",
+            f"{base}/v1/workspaces/{quote(target, safe='')}/search",
+            params={"timespan": _search_timespan(window)},
+            json={"query": query},
+            headers={"Prefer": f"wait={server_timeout}"},
+        )
+        response = client.send_request(request, **https)
+        try:
+            response.raise_for_status()
+            body = response.json()
+        except (HttpResponseError, ValueError) as err:
+            where = "" if window is None else f" for window {window}"
+            raise LogAnalyticsError(
+                f"Log Analytics query (Basic plan) on {target}{where} failed: "
+                f"{_search_error(response, err)}"
+            ) from None
+        error = body.get("error")
+        if error:
+            return _Answer([], [], partial=f"partial answer: {_error_message(error)}")
+        tables = body.get("tables") or []
+        if not tables:
+            return _Answer([], [])
+        return _Answer(
+            [str(c["name"]) for c in tables[0]["columns"]],
+            [list(row) for row in tables[0]["rows"]],
+        )
 
     def run(query: str, window: _Window | None) -> _Answer:
         from azure.core.exceptions import HttpResponseError
         from azure.monitor.query import LogsQueryStatus
 
+        if plan.basic:
+            if resource:
+                raise _basic_resource_error(target)
+            return search(query, window)
         timespan = None if window is None else (window.start, window.end)
         try:
-            result = call(target, query, timespan=timespan, **extra)
+            result = call(target, query, timespan=timespan, **extra, **https)
         except HttpResponseError as err:
+            if plan.plan == "auto" and _refused_as_basic(err):
+                if resource:
+                    raise _basic_resource_error(target) from None
+                plan.plan = "basic"
+                return search(query, window)
             where = "" if window is None else f" for window {window}"
             raise LogAnalyticsError(
                 f"Log Analytics query on {target}{where} failed: {_error_text(err)}"
@@ -129,6 +236,23 @@ def _runner(
     return run
 
 
+def _error_message(error: Any) -> str:
+    """The innermost message of a Log Analytics ``error`` member."""
+    if not isinstance(error, dict):
+        return str(error)
+    inner = error.get("innererror") or (error.get("details") or [None])[0]
+    if isinstance(inner, dict) and inner.get("message"):
+        return f"{inner.get('code', '')} {_error_message(inner)}".strip()
+    return f"{error.get('code', '')} {error.get('message', '')}".strip()
+
+
+def _search_error(response: Any, err: Exception) -> str:
+    try:
+        return _error_message(response.json().get("error"))
+    except (ValueError, AttributeError):
+        return f"HTTP {getattr(response, 'status_code', '?')}: {err}"
+
+
 def _error_text(err: Any) -> str:
     model = getattr(err, "model", None)
     code = getattr(model, "code", None) or getattr(err, "status_code", None) or ""
@@ -141,6 +265,8 @@ def _discover(run: _Runner, table: str | None, error: type[_QueryError]) -> Tabl
     for name in (table,) if table is not None else FLOW_TABLES:
         try:
             answer = run(schema_query(name), None)
+        except _BasicPlanError:
+            raise
         except _QueryError as err:
             tried.append(f"{name}: {err}")
             continue
@@ -200,6 +326,7 @@ def _fetch(
     error: type[_QueryError] = LogAnalyticsError,
     label: str = "Log Analytics",
     concurrency_limit: int = MAX_CONCURRENCY,
+    plan: _Plan | None = None,
 ) -> pl.DataFrame:
     from tqdm.auto import tqdm
 
@@ -226,8 +353,15 @@ def _fetch(
         window = timedelta(hours=1) if rollup is None else step * -(-timedelta(days=1) // step)
     if window < step or window % step:
         raise ValueError(f"window={window} must be a whole multiple of the grain {step}")
+    if plan is not None and plan.basic:
+        _check_basic(start, max_concurrency, ValueError)  # before anything is billed
 
     columns = _discover(run, table, error)
+    basic = plan is not None and plan.basic
+    if basic:
+        # Found from the service's answer: stay within the plan's limits.
+        _check_basic(start, BASIC_CONCURRENCY, error)
+        max_concurrency = min(max_concurrency, BASIC_CONCURRENCY)
 
     def query(w: _Window) -> str:
         return build_flow_query(
@@ -239,6 +373,7 @@ def _fetch(
             nat_ips=nat_ips,
             gateways=gateways,
             rollup=rollup,
+            plan="basic" if basic else "analytics",
         )
 
     pending = _windows(start, end, window)
@@ -296,6 +431,23 @@ def _fetch(
     return flows.sort("time", "source_ip", "destination_ip", "nat_gateway_ip", nulls_last=True)
 
 
+def _check_basic(start: datetime, max_concurrency: int, error: type[Exception]) -> None:
+    """Refuse what a Basic-plan table cannot answer, before asking."""
+    if max_concurrency > BASIC_CONCURRENCY:
+        raise error(
+            f"max_concurrency={max_concurrency}: a Basic-plan table allows "
+            f"{BASIC_CONCURRENCY} concurrent queries per user"
+        )
+    oldest = datetime.now(UTC) - BASIC_LOOKBACK
+    if start < oldest:
+        raise error(
+            f"start {start.isoformat()} is more than {BASIC_LOOKBACK.days} days ago: a "
+            f"Basic-plan table answers queries on its last {BASIC_LOOKBACK.days} days only "
+            f"(from {oldest.isoformat(timespec='seconds')}); older records need a search "
+            f"job ({_SEARCH_JOBS}) or a restore"
+        )
+
+
 _DOC_PARAMETERS = """
     start, end
         Timezone-aware bounds of the range; ``start`` included, ``end`` excluded.
@@ -314,7 +466,8 @@ _DOC_PARAMETERS = """
     window
         Length of one query's time window (default 1 hour raw, 1 day with a rollup).
     max_concurrency
-        Queries in flight at once, 1 to 5.
+        Queries in flight at once, 1 to 5 (default 4); on a Basic-plan table 1 or 2
+        (default 2).
     max_rows
         The row cap of one answer (the service's is 500,000).
     server_timeout
@@ -323,6 +476,11 @@ _DOC_PARAMETERS = """
         The query endpoint, default ``https://api.loganalytics.io``.
     progress
         Show a tqdm progress bar; None shows it only on a terminal or notebook.
+    plan
+        The table's plan: ``"auto"`` (found from the service's answer), ``"analytics"``
+        or ``"basic"``. A Basic-plan table is read through the workspace's ``/search``
+        API, at most two queries at once, for the last 30 days only, and each query is
+        billed per GB of the table's data in its time window.
 """
 
 
@@ -339,11 +497,12 @@ def read_log_analytics(
     rollup: str | timedelta | None = None,
     table: str | None = None,
     window: timedelta | None = None,
-    max_concurrency: int = 4,
+    max_concurrency: int | None = None,
     max_rows: int = MAX_ROWS,
     server_timeout: int = 600,
     endpoint: str | None = None,
     progress: bool | None = None,
+    plan: str = "auto",
 ) -> pl.DataFrame:
     """Read NAT gateway flow records from a Log Analytics workspace.
 
@@ -374,12 +533,14 @@ def read_log_analytics(
             rollup="1h",
         )
     """
+    state = _Plan(plan)
     run = _runner(
         _client(credential, endpoint),
         workspace_id,
         resource=False,
         endpoint=endpoint,
         server_timeout=server_timeout,
+        plan=state,
     )
     return _fetch(
         run,
@@ -392,9 +553,12 @@ def read_log_analytics(
         gateways=gateways,
         rollup=rollup,
         window=window,
-        max_concurrency=max_concurrency,
+        max_concurrency=(BASIC_CONCURRENCY if state.basic else 4)
+        if max_concurrency is None
+        else max_concurrency,
         max_rows=max_rows,
         progress=progress,
+        plan=state,
     )
 
 
@@ -411,11 +575,12 @@ def read_log_analytics_resource(
     rollup: str | timedelta | None = None,
     table: str | None = None,
     window: timedelta | None = None,
-    max_concurrency: int = 4,
+    max_concurrency: int | None = None,
     max_rows: int = MAX_ROWS,
     server_timeout: int = 600,
     endpoint: str | None = None,
     progress: bool | None = None,
+    plan: str = "auto",
 ) -> pl.DataFrame:
     """Read flow records in the context of one Azure resource (e.g. the NAT gateway).
 
@@ -438,12 +603,20 @@ def read_log_analytics_resource(
             datetime(2025, 11, 5, tzinfo=UTC),
         )
     """
+    state = _Plan(plan)
+    if state.basic:
+        raise ValueError(
+            "plan='basic': a Basic-plan table cannot be queried in a resource's context; "
+            "use read_log_analytics(<workspace id>, ..., plan='basic') with the workspace "
+            "that holds the table"
+        )
     run = _runner(
         _client(credential, endpoint),
         resource_id,
         resource=True,
         endpoint=endpoint,
         server_timeout=server_timeout,
+        plan=state,
     )
     return _fetch(
         run,
@@ -456,9 +629,12 @@ def read_log_analytics_resource(
         gateways=gateways,
         rollup=rollup,
         window=window,
-        max_concurrency=max_concurrency,
+        max_concurrency=(BASIC_CONCURRENCY if state.basic else 4)
+        if max_concurrency is None
+        else max_concurrency,
         max_rows=max_rows,
         progress=progress,
+        plan=state,
     )
 
 

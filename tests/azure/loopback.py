@@ -6,6 +6,14 @@ It evaluates, against an in-memory table, the small subset of KQL natlens emits
 natlens failed to escape would change what it evaluates. It also plays the service's
 limits: the row cap (answering a partial result), 429 with Retry-After, and the
 per-user concurrency limit.
+
+A table on the Basic plan (``Table.plan = "basic"``) answers as Microsoft documents
+("Query data in a Basic and Auxiliary table", "Azure Monitor service limits"): only
+through ``/v1/workspaces/{id}/search`` with the time range in the request, never
+through ``/query`` nor in a resource's context (the real service's 400
+``UnsupportedApiQueryValidationError``), two concurrent queries per user, no time
+filter in the query body, and only its last 30 days (``Loopback.now``) queryable:
+older records are simply not there, as they sit in long-term retention.
 """
 
 from __future__ import annotations
@@ -158,6 +166,7 @@ class Table:
     name: str
     types: dict[str, str]
     frame: pl.DataFrame
+    plan: str = "analytics"
 
 
 def evaluate(
@@ -273,10 +282,32 @@ class Loopback:
     throttle: int = 0
     retry_after: int = 1
     partial_when: Callable[[str], bool] | None = None
+    max_concurrent_basic: int = 2
+    basic_days: int = 30
+    now: datetime | None = None  # the service's clock, for the Basic look-back
     log: list[dict[str, Any]] = field(default_factory=list)
     in_flight: int = 0
     peak_in_flight: int = 0
+    in_flight_search: int = 0
+    peak_in_flight_search: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _span(text: str | None) -> tuple[datetime, datetime] | None:
+    """An ISO 8601 ``start/end`` timespan (the only form natlens sends), or None."""
+    if not text or "/" not in text:
+        return None
+    lo, hi = (datetime.fromisoformat(p).astimezone(UTC) for p in text.split("/"))
+    return lo, hi
+
+
+def _head_table(query: str) -> str | None:
+    """The table a query starts from."""
+    try:
+        head = _split_pipes(tokenize(query))[0]
+    except KqlError:
+        return None
+    return str(head[0][1]) if len(head) == 1 and head[0][0] == "word" else None
 
 
 def _cap(state: Loopback, query: str) -> int:
@@ -324,6 +355,13 @@ def _handler(state: Loopback) -> type[BaseHTTPRequestHandler]:
                     state.in_flight += 1
                     state.peak_in_flight = max(state.peak_in_flight, state.in_flight)
                     over = state.in_flight > state.max_concurrent
+                    search = url.path.endswith("/search")
+                    if search:
+                        state.in_flight_search += 1
+                        state.peak_in_flight_search = max(
+                            state.peak_in_flight_search, state.in_flight_search
+                        )
+                        over |= state.in_flight_search > state.max_concurrent_basic
             if throttled:
                 self._send(
                     429,
@@ -345,6 +383,8 @@ def _handler(state: Loopback) -> type[BaseHTTPRequestHandler]:
                     self._metrics(entry)
                 elif url.path.startswith("/v1/") and url.path.endswith("/query"):
                     self._query(entry)
+                elif url.path.startswith("/v1/workspaces/") and search:
+                    self._search(entry)
                 elif url.path == "/v2/rest/query":
                     self._kusto(entry)
                 else:
@@ -352,17 +392,85 @@ def _handler(state: Loopback) -> type[BaseHTTPRequestHandler]:
             finally:
                 with state.lock:
                     state.in_flight -= 1
+                    state.in_flight_search -= int(search)
+
+        def _bad(self, entry: dict[str, Any], code: str, message: str) -> None:
+            entry["status"] = 400
+            self._send(
+                400,
+                {
+                    "error": {
+                        "code": "BadArgumentError",
+                        "message": "The request had some invalid properties",
+                        "innererror": {"code": code, "message": message},
+                    }
+                },
+            )
 
         def _query(self, entry: dict[str, Any]) -> None:
             body = entry["body"]
-            span = None
-            if body.get("timespan") and "/" in body["timespan"]:
-                lo, hi = (
-                    datetime.fromisoformat(p).astimezone(UTC) for p in body["timespan"].split("/")
+            span = _span(body.get("timespan"))
+            head = _head_table(body["query"])
+            if head in state.tables and state.tables[head].plan == "basic":
+                # The real service's answer (seen in the Azure SDK and Grafana issues).
+                workspace = entry["path"].startswith("/v1/workspaces/")
+                api = (
+                    "/v1/workspaces/{workspaceId}/query" if workspace else "/v1/{resourceId}/query"
                 )
-                span = (lo, hi)
+                self._bad(
+                    entry,
+                    "UnsupportedApiQueryValidationError",
+                    f"Query of Basic Logs table is not supported with the API "
+                    f"'https://api.loganalytics.io{api}'.\nYou can use "
+                    "'https://api.loganalytics.io/v1/workspaces/{workspaceId}/search' instead.\n"
+                    "To learn more on queries on Basic Logs table, read here: "
+                    "https://aka.ms/basicLogsQueryAPI.",
+                )
+                return
+            self._answer(entry, body["query"], span, state.tables)
+
+        def _search(self, entry: dict[str, Any]) -> None:
+            """``/search``: a Basic table's only door; the time range comes with the request."""
+            body = entry["body"]
+            given = entry["query"].get("timespan", [body.get("timespan")])[0]
+            span = _span(given)
+            if span is None:
+                self._bad(entry, "BadArgumentError", "a search query needs a timespan")
+                return
+            stages = _split_pipes(tokenize(body["query"]))
+            if any(
+                stage[:1] == [("word", "where")] and ("word", "TimeGenerated") in stage
+                for stage in stages
+            ):
+                self._bad(
+                    entry,
+                    "BadArgumentError",
+                    "Basic Logs: the time range is set in the request, not with a where statement",
+                )
+                return
+            now = state.now or datetime.now(UTC)
+            oldest = now - timedelta(days=state.basic_days)
+            tables = {
+                name: Table(
+                    table.name,
+                    table.types,
+                    table.frame.filter(pl.col("TimeGenerated") >= oldest),
+                    table.plan,
+                )
+                for name, table in state.tables.items()
+            }
+            self._answer(entry, body["query"], span, tables)
+
+        def _answer(
+            self,
+            entry: dict[str, Any],
+            query: str,
+            span: tuple[datetime, datetime] | None,
+            tables: dict[str, Table],
+        ) -> None:
+            body = {"query": query}
             try:
-                types, frame = evaluate(body["query"], state.tables, span)
+                types, frame = evaluate(query, tables, span)
             except KqlSemanticError as err:
                 entry["status"] = 400
                 self._send(

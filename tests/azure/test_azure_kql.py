@@ -185,3 +185,36 @@ def test_random_text_round_trips_through_the_analyzer(kql_check: Any) -> None:
     results = kql_check([f"print s = {kql_string(t)}" for t in texts])
     assert [r["strings"] for r in results] == [[t] for t in texts]
     assert all(r["diagnostics"] == [] for r in results)
+
+
+# Operators Microsoft lists as unsupported on Basic-plan tables ("Query data in a Basic
+# and Auxiliary table"): multi-table ones, and user-defined functions.
+_NOT_ON_BASIC = {"join", "find", "search", "externaldata", "union", "lookup", "invoke"}
+
+
+def test_basic_plan_queries_are_single_table_without_a_time_filter(kql_check: Any) -> None:
+    from loopback import _split_pipes, tokenize
+
+    cols = column_map("NatGatewayFlowlogsV1", LA_TYPES)
+    queries = [
+        build_flow_query(cols, T0, T1, plan="basic"),
+        build_flow_query(cols, T0, T1, plan="basic", rollup="15m", sources="10.0.0.4"),
+        build_flow_query(cols, T0, T1, plan="basic", gateways=["NG-APP", GATEWAYS[0]]),
+    ]
+    results = kql_check(queries)
+    for query, result in zip(queries, results, strict=True):
+        assert result["diagnostics"] == [], query
+        assert result["columns"] == FLOW_TYPES
+        stages = _split_pipes(tokenize(query))
+        assert stages[0] == [("word", "NatGatewayFlowlogsV1")]
+        operators = {stage[0][1] for stage in stages[1:]}
+        assert operators <= {"where", "project", "summarize"}
+        assert not operators & _NOT_ON_BASIC
+        # The range goes in the request: no where on the time column.
+        assert not [s for s in stages if s[:2] == [("word", "where"), ("word", "TimeGenerated")]]
+    # Same records asked for: the Analytics text differs only by its time filter.
+    analytics = build_flow_query(cols, T0, T1)
+    assert analytics.splitlines()[1].startswith("| where TimeGenerated >= ")
+    assert analytics.splitlines()[:1] + analytics.splitlines()[2:] == queries[0].splitlines()
+    with pytest.raises(ValueError, match="plan='gold' must be 'analytics' or 'basic'"):
+        build_flow_query(cols, T0, T1, plan="gold")

@@ -295,3 +295,93 @@ def test_the_real_500000_row_cap_is_split_around(loopback: LoopbackServer, crede
     rows = [e["rows"] for e in _queries(loopback)]
     assert rows[0] == 500_000  # the whole window: capped, dropped, split
     assert sorted(rows[1:]) == [300_000, 300_000]
+
+
+# --------------------------------------------------------------------------- Basic plan
+
+
+def _basic(server: LoopbackServer, flows: pl.DataFrame) -> tuple[datetime, pl.DataFrame]:
+    """The flows, moved to ten days ago, in a Basic-plan table; returns their new start."""
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    start = now - timedelta(days=10)
+    recent = flows.with_columns(pl.col("time") + (start - START))
+    table = la_table(recent, LA_TYPES, "NatGatewayFlowlogsV1")
+    table.plan = "basic"
+    server.state.tables = {"NatGatewayFlowlogsV1": table}
+    return start, recent
+
+
+def _searches(server: LoopbackServer) -> list[dict[str, Any]]:
+    return [e for e in server.state.log if e["path"].endswith("/search")]
+
+
+def test_a_basic_table_is_found_and_read_within_its_limits(
+    loopback: LoopbackServer, credential: Any, flows: pl.DataFrame
+) -> None:
+    start, recent = _basic(loopback, flows)
+    loopback.state.delay = 0.05  # long enough for queries to overlap
+    end = start + timedelta(hours=12)
+    got = _read(loopback, credential, start=start, end=end)
+    _same(got, recent.filter(pl.col("time").is_between(start, end, closed="left")))
+    log = loopback.state.log
+    # One refused /query (the schema probe) told natlens the plan; the rest is /search.
+    assert [e["path"].rsplit("/", 1)[-1] for e in log[:2]] == ["query", "search"]
+    assert log[0]["status"] == 400
+    searches = _searches(loopback)
+    assert len(searches) == len(log) - 1
+    assert loopback.state.peak_in_flight_search == 2
+    windows = [e["query"]["timespan"][0] for e in searches[1:]]
+    assert len(windows) == 12  # hour windows, the range in the request
+    assert all("where TimeGenerated" not in e["body"]["query"] for e in searches)
+    assert all(e["authorization"] == f"Bearer {credential.token}" for e in searches)
+    assert all(e["prefer"] == "wait=600" for e in searches)
+
+    # Rolled up on the server, the same way.
+    hourly = _read(loopback, credential, start=start, end=end, rollup="1h", plan="basic")
+    expected = (
+        recent.filter(pl.col("time").is_between(start, end, closed="left"))
+        .with_columns(pl.col("time").dt.truncate("1h"))
+        .group_by([*ORDER, "resource_id"])
+        .agg(pl.col(c).sum() for c in COUNTER_COLUMNS)
+        .select(FLOW_SCHEMA.names())
+    )
+    _same(hourly, expected)
+
+
+def test_basic_plan_limits_are_said_before_anything_is_billed(
+    loopback: LoopbackServer, credential: Any, flows: pl.DataFrame
+) -> None:
+    start, _ = _basic(loopback, flows)
+    with pytest.raises(ValueError, match="allows 2 concurrent queries per user"):
+        _read(loopback, credential, start=start, end=start + timedelta(hours=1),
+              plan="basic", max_concurrency=3)  # fmt: skip
+    old = datetime.now(UTC) - timedelta(days=45)
+    with pytest.raises(ValueError, match=r"last 30 days only.*search job"):
+        _read(loopback, credential, start=old, end=old + timedelta(hours=1), plan="basic")
+    assert loopback.state.log == []
+    with pytest.raises(ValueError, match="plan="):
+        _read(loopback, credential, plan="premium")
+
+    # Found from the service's answer: refused after the one schema probe, no search.
+    with pytest.raises(LogAnalyticsError, match="last 30 days only"):
+        _read(loopback, credential, start=old, end=old + timedelta(hours=1))
+    assert [e["path"].rsplit("/", 1)[-1] for e in loopback.state.log] == ["query", "search"]
+    assert "getschema" in loopback.state.log[-1]["body"]["query"]
+
+
+def test_a_basic_table_in_a_resource_context_is_a_clear_error(
+    loopback: LoopbackServer, credential: Any, flows: pl.DataFrame
+) -> None:
+    start, _ = _basic(loopback, flows)
+    options = {
+        "credential": credential,
+        "endpoint": loopback.endpoint,
+        "progress": False,
+    }
+    end = start + timedelta(hours=1)
+    with pytest.raises(ValueError, match=r"plan='basic'.*read_log_analytics\(<workspace id>"):
+        read_log_analytics_resource(GATEWAYS[0], start, end, plan="basic", **options)
+    assert loopback.state.log == []
+    with pytest.raises(LogAnalyticsError, match=r"Basic plan.*resource's context.*plan='basic'"):
+        read_log_analytics_resource(GATEWAYS[0], start, end, **options)
+    assert len(loopback.state.log) == 1  # the refused schema probe, nothing else
