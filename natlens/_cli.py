@@ -189,10 +189,14 @@ def _add_sync(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="download flow-log blobs of a time range into a local cache and Parquet store",
         description="Bring the flow-log container's blobs for a time range into a local cache "
         "(a mirror, a manifest and a Parquet store read by natlens.scan_parquet). Only new or "
-        "grown blobs are downloaded; an interrupted sync is safe to run again. Credentials: "
+        "grown blobs are downloaded; an interrupted sync is safe to run again. Bad records "
+        "are listed with their blob and line and the rest is stored. Point analyses at "
+        "DIR/parquet. Credentials: "
         "--connection-string, or the AZURE_STORAGE_CONNECTION_STRING environment variable, or "
         "--account-url with a SAS in its query string or an Azure login "
-        "(DefaultAzureCredential). They are never printed or cached.",
+        "(DefaultAzureCredential, checked once before anything is listed). They are never "
+        "printed or cached. Exit status: 0 all blobs stored, 1 a blob not stored or the "
+        "service refused, 2 bad arguments or no credential.",
     )
     parser.add_argument("--cache", required=True, metavar="DIR", help="the local cache folder")
     parser.add_argument("--account-url", default=None, help="https://<account>.blob.core...")
