@@ -28,7 +28,7 @@ from natlens._triage import triage
 
 # isort: split
 # -- analyses (issue 3) --
-from natlens._billing import cost, explain_spike, find_spikes
+from natlens._billing import cost, explain_spike, find_spikes, score_traffic
 from natlens._enrich import (
     label_destinations,
     label_sources,
@@ -114,6 +114,7 @@ __all__ = [
     "scan_log_analytics",
     "scan_log_analytics_resource",
     "scan_parquet",
+    "score_traffic",
     "sync_blobs",
     "top_destinations",
     "top_talkers",

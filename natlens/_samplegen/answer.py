@@ -452,8 +452,8 @@ def answer_key_md(key: dict[str, Any]) -> str:
         ),
         para(
             "How to find it: bytes per hour over the week show one afternoon far above the",
-            "rest (`natlens.find_spikes(flows)`); within it, bytes by source and destination",
-            "point at one VM and one address (`natlens.explain_spike`), which the Service Tags",
+            "rest as one spike event (`natlens.find_spikes`); within it, bytes by source and",
+            "destination point at one VM and one address (`natlens.explain_spike`), which the Service Tags",
             "file labels Storage.WestEurope (`natlens.label_destinations`). ByteCount (Out) in",
             "the metrics shows the same plateau.",
         ),
