@@ -372,7 +372,7 @@ def test_cli_sync_and_credentials_stay_out_of_the_cache(
 
     missing = ["sync", "--cache", str(cache), "--container", "no-such-container"]
     code = main([*missing, "--connection-string", azurite.connection_string, "--no-progress"])
-    out, _ = capsys.readouterr()
+    _, err = capsys.readouterr()
     assert code == 1
     assert "ResourceNotFoundError" in err
     assert "container does not exist" in err
