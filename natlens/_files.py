@@ -160,34 +160,105 @@ class FlowLogError(ValueError):
 # --------------------------------------------------------------------------- finding files
 
 
-def _expand(source: Source) -> list[Path]:
+@dataclass
+class _Found:
+    """What a source names: flow-log files, Parquet stores, and paths that cannot be read."""
+
+    files: list[Path] = field(default_factory=list)
+    stores: list[Path] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+_SYNC_MANIFEST = "manifest.jsonl"  # a natlens sync cache: blobs/, parquet/, manifest.jsonl
+
+
+def _store_of(directory: Path) -> Path | None:
+    """The Parquet store to read for ``directory``: itself, or a sync cache's ``parquet/``.
+
+    A sync cache holds each record twice (the blob mirror and its Parquet store): it is
+    read from its store only.
+    """
+    from natlens._store import is_store
+
+    if is_store(directory):
+        return directory
+    parquet = directory / "parquet"
+    if (directory / _SYNC_MANIFEST).is_file() and parquet.is_dir():
+        return parquet
+    return None
+
+
+def _expand(source: Source) -> _Found:
     """Files named by ``source``: files, directories (walked), globs, or a list of them."""
     items: Sequence[str | os.PathLike[str]]
     items = [source] if isinstance(source, str | os.PathLike) else source
     if not items:
         raise ValueError("source: no files given")
-    found: list[Path] = []
+    found = _Found()
     for item in items:
         text = os.fspath(item)
         path = Path(text).expanduser()
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and _looks_like_log(p))
-            if not files:
+            before = (len(found.files), len(found.stores), len(found.problems))
+            _walk(path, found)
+            if (len(found.files), len(found.stores), len(found.problems)) == before:
                 raise FileNotFoundError(
                     f"no flow-log files (*.json, *.csv, *.parquet, ...) under {path}"
                 )
-            found.extend(files)
         elif path.is_file():
-            found.append(path)
+            found.files.append(path)
         elif glob.has_magic(text):
             matches = sorted(Path(p) for p in glob.glob(os.path.expanduser(text), recursive=True))
             files = [p for p in matches if p.is_file()]
             if not files:
                 raise FileNotFoundError(f"no files match {text!r}")
-            found.extend(files)
+            found.files.extend(files)
+        elif path.is_symlink():
+            raise FileNotFoundError(f"broken symbolic link: {text}")
+        elif path.exists():
+            raise FlowLogError(text, None, "not a regular file or directory")
         else:
             raise FileNotFoundError(f"no such file or directory: {text}")
-    return list(dict.fromkeys(found))
+    found.files = list(dict.fromkeys(found.files))
+    found.stores = list(dict.fromkeys(found.stores))
+    return found
+
+
+def _walk(root: Path, found: _Found) -> None:
+    """Walk ``root``: every flow-log file, every store, and every path that cannot be read."""
+
+    def unreadable(error: OSError) -> None:
+        where = error.filename or str(root)
+        found.problems.append(
+            Problem(str(where), None, f"cannot read this directory ({error.strerror or error})")
+        )
+
+    store = _store_of(root)
+    if store is not None:
+        found.stores.append(store)
+        return
+    for folder, directories, names in os.walk(root, onerror=unreadable):
+        here = Path(folder)
+        kept = []
+        for name in sorted(directories):
+            store = _store_of(here / name)
+            if store is not None:
+                found.stores.append(store)
+            else:
+                kept.append(name)
+        directories[:] = kept
+        for name in sorted(names):
+            path = here / name
+            if not _looks_like_log(path):
+                continue
+            if path.is_file():
+                found.files.append(path)
+            elif path.is_symlink() and not path.exists():
+                found.problems.append(Problem(str(path), None, "broken symbolic link"))
+            elif not path.is_dir():
+                found.problems.append(
+                    Problem(str(path), None, "not a regular file (a pipe, socket or device)")
+                )
 
 
 def _looks_like_log(path: Path) -> bool:
@@ -408,6 +479,8 @@ def _fast(plans: Sequence[_Plan], threads: int) -> tuple[pl.DataFrame, list[Prob
     """
     import duckdb
 
+    if plans[0].gz and not all(_gzip_intact(plan.path) for plan in plans):
+        return None  # the careful path keeps what decodes before the damage
     try:
         table = _duckdb(threads).sql(_fast_query(plans)).to_arrow_table()
     except duckdb.Error:
@@ -963,7 +1036,7 @@ def _read_text(plan: _Plan, problems: list[Problem]) -> str:
         raw, damage = _gunzip(plan.path)
         if damage is not None:
             if damage.startswith("damaged"):
-                raw = raw[: raw.rfind(b"\n") + 1]  # a line cut by the damage is lost too
+                raw = _before_damage(raw)
                 line: int | None = raw.count(b"\n") + 1
                 reason = f"{damage}: this line and the rest of the file are lost"
             else:
@@ -972,11 +1045,56 @@ def _read_text(plan: _Plan, problems: list[Problem]) -> str:
     return raw.decode("utf-8", errors="replace").lstrip("\ufeff")
 
 
-_GZIP_STEP = 16 * 1024  # compressed bytes fed at a time: what a damaged block can cost
+def _before_damage(raw: bytes) -> bytes:
+    """The lines of ``raw`` (decoded up to the damage) before the first that is not JSON.
+
+    A damaged deflate stream decodes to garbage for a while before zlib notices, or to
+    the end when only the checksum shows it: the garbage starts at the first line that
+    is not JSON, and so does what is dropped.
+    """
+    raw = raw[: raw.rfind(b"\n") + 1]
+    offset = 0
+    for line in raw.split(b"\n")[:-1]:
+        if line.strip():
+            try:
+                json.loads(line)
+            except (ValueError, RecursionError):
+                return raw[:offset]
+        offset += len(line) + 1
+    return raw
+
+
+_GZIP_STEP = 256 * 1024  # compressed bytes fed at a time
+_GZIP_REPLAY = 64  # after damage, the last step is fed again this many bytes at a time
+
+
+def _gzip_intact(path: Path) -> bool:
+    """Whether a gzip file decompresses whole with good checksums (DuckDB does not check)."""
+    decompressor = zlib.decompressobj(wbits=31)
+    with path.open("rb") as fh:
+        while chunk := fh.read(_GZIP_STEP):
+            while chunk:
+                try:
+                    decompressor.decompress(chunk, 0)
+                    while decompressor.unconsumed_tail:
+                        decompressor.decompress(decompressor.unconsumed_tail, _GZIP_STEP * 8)
+                except zlib.error:
+                    return False
+                if not decompressor.eof:
+                    break
+                chunk = decompressor.unused_data
+                if not chunk.strip(b"\x00"):
+                    return not fh.read(1).strip(b"\x00")
+                decompressor = zlib.decompressobj(wbits=31)
+    return decompressor.eof
 
 
 def _gunzip(path: Path) -> tuple[bytes, str | None]:
-    """Decompress a gzip file (all its members) as far as it is intact, and what went wrong."""
+    """Decompress a gzip file (all its members) as far as it is intact, and what went wrong.
+
+    On damage, the step that failed is replayed from a copy of the decoder in small
+    pieces, so every byte that decodes before the damage is kept.
+    """
     out: list[bytes] = []
     decompressor = zlib.decompressobj(wbits=31)
     started = False
@@ -984,9 +1102,15 @@ def _gunzip(path: Path) -> tuple[bytes, str | None]:
         while chunk := fh.read(_GZIP_STEP):
             while chunk:
                 started = True
+                saved = decompressor.copy()
                 try:
                     out.append(decompressor.decompress(chunk))
                 except zlib.error as exc:
+                    for at in range(0, len(chunk), _GZIP_REPLAY):
+                        try:
+                            out.append(saved.decompress(chunk[at : at + _GZIP_REPLAY]))
+                        except zlib.error:
+                            break
                     return b"".join(out), f"damaged gzip data ({exc})"
                 if not decompressor.eof:
                     break
@@ -1252,11 +1376,23 @@ def scan_flowlogs(
     ... )
     """
     lo, hi = time_range(start, end)
-    files = [p for p in _expand(source) if _in_range(p, lo, hi)]
+    found = _expand(source)
+    if strict:
+        _raise_first(found.problems)
+    files = [p for p in found.files if _in_range(p, lo, hi)]
     plans: list[_Plan] = []
-    empty: list[Problem] = []
+    empty: list[Problem] = list(found.problems)
     for path in files:
-        plan = _sniff(path)
+        try:
+            plan = _sniff(path)
+        except OSError as exc:
+            unreadable = Problem(str(path), None, f"cannot read this file ({exc.strerror or exc})")
+            if strict:
+                _raise_first([unreadable])
+            empty.append(unreadable)
+            continue
+        except RecursionError:  # a deeply nested first line: the careful path reports it
+            plan = _Plan(path, "jsonl", _is_gzip(path), path.stat().st_size)
         if plan is None:
             if strict:
                 raise FlowLogError(str(path), None, "empty file")
@@ -1275,8 +1411,13 @@ def scan_flowlogs(
     frames: list[pl.LazyFrame] = []
     if parquet:
         frames.append(_scan_parquet_files(parquet, window))
-    base = [Problem(str(p.path), None, "") for p in parquet] + empty
-    if others or not parquet:
+    if found.stores:
+        from natlens._store import scan_parquet
+
+        frames.extend(scan_parquet(store, start=lo, end=hi) for store in found.stores)
+    stored = [*(str(p.path) for p in parquet), *map(str, found.stores)]
+    base = [Problem(name, None, "") for name in stored] + empty
+    if others or not stored:
         frames.insert(
             0,
             _io_source(
