@@ -12,13 +12,15 @@ from typing import Any
 
 import polars as pl
 
-from natlens._time import TimeLike, time_bound
+from natlens._time import time_bound
+from natlens._typing import FrameLike, Metric, TimeLike
 from natlens._usage import (
     TOTAL_COLUMNS,
     _fill_gaps,
-    _group_column,
     as_lazy,
+    check_metric,
     duration,
+    group_column,
     summarise,
 )
 
@@ -26,8 +28,6 @@ __all__ = ["cost", "explain_spike", "find_spikes", "score_traffic"]
 
 BYTES_PER_GB = 1_000_000_000
 """Decimal gigabyte, the unit of Azure's data-processing meter."""
-
-SPIKE_METRICS = ("bytes", "bytes_sent", "bytes_received", "packets", "records")
 
 
 def _check_price(price_per_gb: float, currency: str) -> None:
@@ -40,7 +40,7 @@ def _check_price(price_per_gb: float, currency: str) -> None:
 
 
 def cost(
-    flows: pl.DataFrame | pl.LazyFrame,
+    flows: FrameLike,
     *,
     price_per_gb: float,
     currency: str,
@@ -82,7 +82,7 @@ def cost(
     """
     _check_price(price_per_gb, currency)
     groups = [] if by is None else [by] if isinstance(by, str) else list(by)
-    keys = [_group_column(g) for g in groups]
+    keys = [group_column(g) for g in groups]
     lazy = as_lazy(flows)
     if every is not None:
         duration(every, "every")
@@ -104,8 +104,7 @@ def cost(
 
 
 def _check_scoring(every: str, metric: str) -> timedelta:
-    if metric not in SPIKE_METRICS:
-        raise ValueError(f"metric: {metric!r} is not one of {list(SPIKE_METRICS)}")
+    check_metric(metric)
     width = duration(every, "every")
     if width <= timedelta(0) or timedelta(days=1) % width:
         raise ValueError(f"every: {every!r} must divide a day evenly")
@@ -169,7 +168,7 @@ def _spread(expected: pl.Expr, mad: pl.Expr) -> pl.Expr:
 
 
 def _scored(
-    flows: pl.DataFrame | pl.LazyFrame,
+    flows: FrameLike,
     *,
     every: str,
     metric: str,
@@ -230,10 +229,10 @@ def _scored(
 
 
 def score_traffic(
-    flows: pl.DataFrame | pl.LazyFrame,
+    flows: FrameLike,
     *,
     every: str = "1h",
-    metric: str = "bytes",
+    metric: Metric = "bytes",
     threshold: float = 5.0,
     min_ratio: float = 2.0,
     min_history: int = 3,
@@ -256,8 +255,9 @@ def score_traffic(
     every
         Bucket width; must divide a day (``"15m"``, ``"1h"``...).
     metric
-        ``bytes`` (both directions, what is billed), ``bytes_sent``,
-        ``bytes_received``, ``packets`` or ``records``.
+        What is scored: ``bytes`` (both directions, what is billed), ``bytes_sent``,
+        ``bytes_received``, ``packets``, ``packets_sent``, ``packets_received``,
+        ``packets_dropped`` or ``records``.
     threshold
         Minimum ``score`` of a spike.
     min_ratio
@@ -291,12 +291,12 @@ def score_traffic(
 
 
 def find_spikes(
-    flows: pl.DataFrame | pl.LazyFrame,
+    flows: FrameLike,
     *,
     price_per_gb: float,
     currency: str,
     every: str = "1h",
-    metric: str = "bytes",
+    metric: Metric = "bytes",
     threshold: float = 5.0,
     min_ratio: float = 2.0,
     min_history: int = 3,
@@ -413,7 +413,7 @@ def _window(window: Window, every: str, argument: str) -> tuple[datetime, dateti
 
 
 def explain_spike(
-    flows: pl.DataFrame | pl.LazyFrame,
+    flows: FrameLike,
     window: Window,
     *,
     price_per_gb: float,

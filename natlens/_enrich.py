@@ -16,6 +16,7 @@ import polars as pl
 
 from natlens._ip import is_address_like, longest_prefix_match, parse_prefixes
 from natlens._schema import canonical_ip
+from natlens._typing import FrameLike, Inventory, PathLike
 from natlens._usage import as_lazy
 
 __all__ = [
@@ -27,7 +28,6 @@ __all__ = [
     "read_service_tags",
 ]
 
-PathLike = str | os.PathLike[str]
 SERVICE_TAGS_SCHEMA = pl.Schema(
     {
         "tag": pl.String(),
@@ -115,7 +115,7 @@ def _service_tag_table(service_tags: pl.DataFrame | PathLike | Mapping[str, Any]
 
 
 def label_destinations(
-    flows: pl.DataFrame | pl.LazyFrame,
+    flows: FrameLike,
     *,
     service_tags: pl.DataFrame | PathLike | Mapping[str, Any],
     column: str = "destination_ip",
@@ -216,9 +216,9 @@ def read_inventory(source: PathLike | pl.DataFrame) -> pl.DataFrame:
 
 
 def label_sources(
-    flows: pl.DataFrame | pl.LazyFrame,
+    flows: FrameLike,
     *,
-    inventory: pl.DataFrame | PathLike,
+    inventory: Inventory,
     column: str = "source_ip",
 ) -> pl.DataFrame:
     """Add the inventory's VM name, subnet and team (and any extra columns) per source IP.
@@ -265,7 +265,7 @@ def read_allowlist(source: PathLike | Sequence[str]) -> list[str]:
         where = f"{os.fspath(source)}, line"
         lines = Path(source).read_text(encoding="utf-8").splitlines()
     else:
-        where, lines = "allowed", list(source)
+        where, lines = "allowlist", list(source)
     entries: list[str] = []
     for number, line in enumerate(lines, start=1):
         entry = line.split("#", 1)[0].strip()
@@ -273,7 +273,7 @@ def read_allowlist(source: PathLike | Sequence[str]) -> list[str]:
             continue
         if is_address_like(entry):
             try:
-                parse_prefixes([entry], argument="allowed")
+                parse_prefixes([entry], argument="allowlist")
             except ValueError:
                 place = f"{where} {number}" if file else f"{where}[{number - 1}]"
                 raise ValueError(f"{place}: {entry!r} is not a valid IP address or CIDR") from None

@@ -19,14 +19,15 @@ IPv4 hosts as its IPv4 counterpart.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TypeAlias, TypeVar, cast
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TypeVar, cast
 
 import polars as pl
 
+from natlens._typing import Resolver, Targets
+
 __all__ = [
     "IP_FIELDS",
-    "Resolver",
     "embedded_ipv4",
     "is_address_like",
     "longest_prefix_match",
@@ -37,8 +38,6 @@ __all__ = [
 
 IP_FIELDS = ("version", "hi", "lo")
 
-Resolver: TypeAlias = Mapping[str, Sequence[str]] | Callable[[str], Iterable[str]]
-"""Hostname lookup: a mapping ``host -> [ips]`` or a function ``host -> ips``."""
 
 _U64 = pl.UInt64()
 _FULL64 = (1 << 64) - 1
@@ -378,7 +377,7 @@ def longest_prefix_match(
 
 
 def resolve_targets(
-    targets: str | Iterable[str],
+    targets: Targets,
     *,
     argument: str,
     resolver: Resolver | None = None,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
 import zlib
 from pathlib import Path
 
 import polars as pl
 
 from natlens._schema import METRICS_SCHEMA, PROTOCOL_NAMES
+from natlens._typing import PathLike
 
 __all__ = ["read_metrics"]
 
@@ -18,7 +18,7 @@ _REQUIRED = ("time", "resource_id", "metric", "value")
 _DIMENSIONS = ("protocol", "direction", "connection_state")
 
 
-def read_metrics(path: str | os.PathLike[str]) -> pl.DataFrame:
+def read_metrics(source: PathLike) -> pl.DataFrame:
     """Read gateway metrics from a CSV, gzip-compressed CSV or Parquet file.
 
     The file holds the columns of :data:`natlens.METRICS_SCHEMA` (``time``,
@@ -30,7 +30,7 @@ def read_metrics(path: str | os.PathLike[str]) -> pl.DataFrame:
 
     Parameters
     ----------
-    path
+    source
         The metrics file.
 
     Returns
@@ -41,7 +41,7 @@ def read_metrics(path: str | os.PathLike[str]) -> pl.DataFrame:
     Raises
     ------
     FileNotFoundError
-        If ``path`` does not exist.
+        If ``source`` does not exist.
     ValueError
         If the file is not a metrics table (missing columns, unreadable content) or a
         time or value cannot be parsed; the message names the file and line.
@@ -55,7 +55,7 @@ def read_metrics(path: str | os.PathLike[str]) -> pl.DataFrame:
     >>> sorted(metrics.get_column("metric").unique())[:2]
     ['ByteCount', 'DatapathAvailability']
     """
-    file = Path(path)
+    file = Path(source)
     if not file.is_file():
         raise FileNotFoundError(f"metrics file not found: {file}")
     raw = file.read_bytes()

@@ -12,13 +12,13 @@ import polars as pl
 
 from natlens._enrich import read_allowlist, read_service_tags
 from natlens._ip import (
-    Resolver,
     is_address_like,
     longest_prefix_match,
     parse_prefixes,
     resolve_host,
 )
-from natlens._time import TimeLike, time_bound
+from natlens._time import time_bound
+from natlens._typing import FrameLike, PathLike, Resolver, TimeLike
 from natlens._usage import as_lazy
 
 __all__ = ["check_allowlist", "find_beacons", "find_exfiltration", "new_destinations"]
@@ -40,14 +40,14 @@ def _traffic() -> list[pl.Expr]:
 
 
 def _allowed_prefixes(
-    allowed: str | os.PathLike[str] | Sequence[str],
-    service_tags: pl.DataFrame | str | os.PathLike[str] | Mapping[str, Any] | None,
+    allowlist: PathLike | Sequence[str],
+    service_tags: pl.DataFrame | PathLike | Mapping[str, Any] | None,
     resolver: Resolver | None,
 ) -> pl.DataFrame:
-    if isinstance(allowed, str) and not os.path.isfile(allowed):
-        entries = read_allowlist([allowed])
+    if isinstance(allowlist, str) and not os.path.isfile(allowlist):
+        entries = read_allowlist([allowlist])
     else:
-        entries = read_allowlist(allowed)
+        entries = read_allowlist(allowlist)
     tags: pl.DataFrame | None = None
     if service_tags is not None:
         tags = (
@@ -68,18 +68,18 @@ def _allowed_prefixes(
             name = tag_names[entry.lower()]
             values.extend(tags.filter(pl.col("tag") == name).get_column("prefix").to_list())
         elif "." in entry and not re.fullmatch(r"[A-Za-z0-9]+\.[A-Z][A-Za-z0-9]*", entry):
-            values.extend(resolve_host(entry, resolver=resolver, argument="allowed"))
+            values.extend(resolve_host(entry, resolver=resolver, argument="allowlist"))
         else:
             hint = "" if tags is not None else "; pass service_tags= to use Service Tag names"
-            raise ValueError(f"allowed: {entry!r} is not a known Service Tag{hint}")
-    return parse_prefixes(values, argument="allowed")
+            raise ValueError(f"allowlist: {entry!r} is not a known Service Tag{hint}")
+    return parse_prefixes(values, argument="allowlist")
 
 
 def check_allowlist(
-    flows: pl.DataFrame | pl.LazyFrame,
-    allowed: str | os.PathLike[str] | Sequence[str],
+    flows: FrameLike,
+    allowlist: PathLike | Sequence[str],
     *,
-    service_tags: pl.DataFrame | str | os.PathLike[str] | Mapping[str, Any] | None = None,
+    service_tags: pl.DataFrame | PathLike | Mapping[str, Any] | None = None,
     resolver: Resolver | None = None,
 ) -> pl.DataFrame:
     """Traffic to destinations outside an allowlist, grouped by source and destination.
@@ -88,7 +88,7 @@ def check_allowlist(
     ----------
     flows
         Flow records in FLOW_SCHEMA.
-    allowed
+    allowlist
         Entries (CIDRs and IPs, IPv4 or IPv6; Service Tag names; hostnames), or the
         path of an allowlist file (see :func:`natlens.read_allowlist`). A NAT64
         destination (``64:ff9b::14.1.2.3``) is allowed by the entries allowing its IPv4
@@ -135,7 +135,7 @@ def check_allowlist(
     ... ).select("source_ip", "destination_ip", "records").rows()
     [('10.10.2.13', '203.0.113.45', 42), ('10.20.3.7', '198.51.100.23', 1689)]
     """
-    prefixes = _allowed_prefixes(allowed, service_tags, resolver)
+    prefixes = _allowed_prefixes(allowlist, service_tags, resolver)
     lazy = as_lazy(flows)
     permitted = longest_prefix_match(lazy, prefixes, column="destination_ip").select(
         "destination_ip"
@@ -203,9 +203,7 @@ def _cutoff(lazy: pl.LazyFrame, baseline: TimeLike | timedelta) -> datetime | No
     return cutoff
 
 
-def new_destinations(
-    flows: pl.DataFrame | pl.LazyFrame, *, baseline: TimeLike | timedelta
-) -> pl.DataFrame:
+def new_destinations(flows: FrameLike, *, baseline: TimeLike | timedelta) -> pl.DataFrame:
     """Destinations never contacted during a baseline period and seen after it.
 
     Parameters
@@ -265,7 +263,7 @@ def new_destinations(
 
 
 def find_beacons(
-    flows: pl.DataFrame | pl.LazyFrame,
+    flows: FrameLike,
     *,
     min_contacts: int = 8,
     max_bytes_per_contact: float = 50_000,
@@ -371,7 +369,7 @@ def find_beacons(
 
 
 def find_exfiltration(
-    flows: pl.DataFrame | pl.LazyFrame,
+    flows: FrameLike,
     *,
     min_bytes_sent: int = 100_000_000,
     min_upload_ratio: float = 5.0,

@@ -6,9 +6,9 @@ from datetime import UTC, date, datetime
 
 import polars as pl
 
-__all__ = ["TimeLike", "parse_timestamp", "time_bound", "time_filter", "time_range"]
+from natlens._typing import TimeLike
 
-TimeLike = datetime | date | str
+__all__ = ["TimeLike", "parse_timestamp", "time_bound", "time_filter", "time_range"]
 
 
 # The Log Analytics portal's "Export to CSV" writes local-style times like these.

@@ -8,16 +8,16 @@ connection being rate limited).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
 import polars as pl
 
-from natlens._ip import Resolver, longest_prefix_match, resolve_targets
+from natlens._ip import longest_prefix_match, resolve_targets
 from natlens._schema import METRICS_SCHEMA
-from natlens._time import TimeLike, time_filter, time_range
+from natlens._time import time_filter, time_range
+from natlens._typing import FrameLike, Resolver, Targets, TimeLike
 from natlens._usage import as_lazy
 
 __all__ = [
@@ -28,7 +28,6 @@ __all__ = [
     "find_flows",
 ]
 
-Targets = str | Iterable[str]
 Status = Literal["ok", "problem", "unknown"]
 
 AVAILABILITY_THRESHOLD = 90.0
@@ -56,44 +55,68 @@ def _match(
     return lazy.join(matched, on=column, how="semi")
 
 
+def _gateway_filter(gateways: Targets) -> pl.Expr:
+    """Rows of the given gateways: resource ids, or gateway names (the id's last part).
+
+    Resource ids are compared case-insensitively, as Azure does.
+    """
+    names = [gateways] if isinstance(gateways, str) else list(gateways)
+    if not names or not all(isinstance(g, str) and g.strip().strip("/") for g in names):
+        raise ValueError(
+            f"gateways: expected NAT gateway resource ids or names, got {gateways!r}; "
+            "pass None for any"
+        )
+    wanted = [g.strip().strip("/").upper() for g in names]
+    rid = pl.col("resource_id").str.strip_chars("/").str.to_uppercase()
+    ids = [g for g in wanted if "/" in g]
+    bare = [g for g in wanted if "/" not in g]
+    return rid.is_in(ids) | rid.str.split("/").list.last().is_in(bare)
+
+
 def _select(
-    flows: pl.DataFrame | pl.LazyFrame,
+    flows: FrameLike,
     *,
-    source: Targets | None,
-    destination: Targets | None,
-    nat_ip: Targets | None = None,
+    sources: Targets | None,
+    destinations: Targets | None,
+    nat_ips: Targets | None = None,
+    gateways: Targets | None = None,
     start: TimeLike | None,
     end: TimeLike | None,
     resolver: Resolver | None,
 ) -> pl.LazyFrame:
     lazy = _in_window(as_lazy(flows), start, end)
-    lazy = _match(lazy, "source_ip", source, argument="source", resolver=resolver)
-    lazy = _match(lazy, "destination_ip", destination, argument="destination", resolver=resolver)
-    return _match(lazy, "nat_gateway_ip", nat_ip, argument="nat_ip", resolver=None)
+    if gateways is not None:
+        lazy = lazy.filter(_gateway_filter(gateways))
+    lazy = _match(lazy, "source_ip", sources, argument="sources", resolver=resolver)
+    lazy = _match(lazy, "destination_ip", destinations, argument="destinations", resolver=resolver)
+    return _match(lazy, "nat_gateway_ip", nat_ips, argument="nat_ips", resolver=None)
 
 
 def find_flows(
-    flows: pl.DataFrame | pl.LazyFrame,
+    flows: FrameLike,
     *,
-    source: Targets | None = None,
-    destination: Targets | None = None,
-    nat_ip: Targets | None = None,
+    sources: Targets | None = None,
+    destinations: Targets | None = None,
+    nat_ips: Targets | None = None,
+    gateways: Targets | None = None,
     start: TimeLike | None = None,
     end: TimeLike | None = None,
     resolver: Resolver | None = None,
 ) -> pl.DataFrame:
-    """The flow records between a source and a destination.
+    """The flow records between sources and destinations, through NAT IPs and gateways.
 
     Parameters
     ----------
     flows
         Flow records in FLOW_SCHEMA.
-    source, destination
+    sources, destinations
         An IP, a CIDR (IPv4 or IPv6), a hostname, or a list mixing them; ``None`` for any.
         A NAT64 address (``64:ff9b::14.1.2.3``) is its IPv4 host: ``14.1.0.0/16`` or a
         hostname resolving to 14.1.2.3 finds it (see :func:`natlens.label_destinations`).
-    nat_ip
+    nat_ips
         NAT public IP(s) or CIDR(s); ``None`` for any.
+    gateways
+        NAT gateway resource id(s) (case-insensitive) or gateway name(s); ``None`` for any.
     start, end
         Time window ``[start, end)`` (datetime, date or ISO text; naive is UTC).
     resolver
@@ -117,8 +140,8 @@ def find_flows(
     >>> flows = natlens.read_flowlogs(samples.flowlogs)
     >>> found = find_flows(
     ...     flows,
-    ...     source="10.20.1.0/24",
-    ...     destination="github.com",
+    ...     sources="10.20.1.0/24",
+    ...     destinations="github.com",
     ...     resolver=natlens.read_hostnames(samples.hostnames),
     ...     start="2026-11-12T08:28",
     ...     end="2026-11-12T08:30",
@@ -129,9 +152,10 @@ def find_flows(
     """
     lazy = _select(
         flows,
-        source=source,
-        destination=destination,
-        nat_ip=nat_ip,
+        sources=sources,
+        destinations=destinations,
+        nat_ips=nat_ips,
+        gateways=gateways,
         start=start,
         end=end,
         resolver=resolver,
@@ -144,10 +168,10 @@ def _zero(name: str) -> pl.Expr:
 
 
 def dropped_packets(
-    flows: pl.DataFrame | pl.LazyFrame,
+    flows: FrameLike,
     *,
-    source: Targets | None = None,
-    destination: Targets | None = None,
+    sources: Targets | None = None,
+    destinations: Targets | None = None,
     start: TimeLike | None = None,
     end: TimeLike | None = None,
     resolver: Resolver | None = None,
@@ -156,6 +180,17 @@ def dropped_packets(
 
     The flow log's ``*Dropped`` counters count packets the gateway dropped on an
     established connection (rate limiting of a single heavy connection).
+
+    Parameters
+    ----------
+    flows
+        Flow records in FLOW_SCHEMA.
+    sources, destinations
+        IP, CIDR, hostname or a list (see :func:`find_flows`); ``None`` for any.
+    start, end
+        Time window ``[start, end)`` (datetime, date or ISO text; naive is UTC).
+    resolver
+        Hostname lookup, see :func:`find_flows`.
 
     Returns
     -------
@@ -175,7 +210,12 @@ def dropped_packets(
     ('10.20.1.13', '140.82.121.4', 103)
     """
     lazy = _select(
-        flows, source=source, destination=destination, start=start, end=end, resolver=resolver
+        flows,
+        sources=sources,
+        destinations=destinations,
+        start=start,
+        end=end,
+        resolver=resolver,
     )
     dropped = _zero("packets_sent_dropped") + _zero("packets_received_dropped")
     minute = pl.col("time").dt.truncate("1m")
@@ -288,7 +328,7 @@ class Diagnosis:
         return f"**{self.verdict}**: {self.summary}\n\n{table}\n"
 
 
-def _metrics_frame(metrics: pl.DataFrame | pl.LazyFrame | None) -> pl.DataFrame | None:
+def _metrics_frame(metrics: FrameLike | None) -> pl.DataFrame | None:
     if metrics is None:
         return None
     lazy = metrics.lazy() if isinstance(metrics, pl.DataFrame) else metrics
@@ -385,16 +425,16 @@ def _snat_failures(metrics: pl.DataFrame | None, gateways: list[str]) -> pl.Data
 
 
 def diagnose(
-    flows: pl.DataFrame | pl.LazyFrame,
+    flows: FrameLike,
     *,
-    source: Targets | None = None,
-    destination: Targets | None = None,
-    metrics: pl.DataFrame | pl.LazyFrame | None = None,
+    sources: Targets | None = None,
+    destinations: Targets | None = None,
+    metrics: FrameLike | None = None,
     start: TimeLike | None = None,
     end: TimeLike | None = None,
     resolver: Resolver | None = None,
 ) -> Diagnosis:
-    """Walk the NAT gateway troubleshooting path for a source and a destination.
+    """Walk the NAT gateway troubleshooting path for sources and destinations.
 
     1. ``health``: DatapathAvailability averaged over 15 minutes stays at or above 90%.
     2. ``flow_logs``: the log holds records in the window at all.
@@ -413,7 +453,7 @@ def diagnose(
     ----------
     flows
         Flow records in FLOW_SCHEMA.
-    source, destination
+    sources, destinations
         IP, CIDR, hostname or a list (see :func:`find_flows`); ``None`` for any.
     metrics
         Gateway metrics in ``natlens.METRICS_SCHEMA`` (``natlens.read_metrics``), or
@@ -434,8 +474,8 @@ def diagnose(
     >>> samples = natlens.sample_data()
     >>> result = diagnose(
     ...     natlens.read_flowlogs(samples.flowlogs),
-    ...     source="10.20.1.14",
-    ...     destination="registry.npmjs.org",
+    ...     sources="10.20.1.14",
+    ...     destinations="registry.npmjs.org",
     ...     metrics=natlens.read_metrics(samples.metrics),
     ...     resolver=natlens.read_hostnames(samples.hostnames),
     ... )
@@ -443,7 +483,7 @@ def diagnose(
     'snat_exhaustion'
     >>> result.to_frame().select("step", "status").rows()
     [('health', 'ok'), ('flow_logs', 'ok'), ('connection', 'problem'), ('drops', 'ok')]
-    >>> diagnose(natlens.read_flowlogs(samples.flowlogs), source="10.99.99.99").verdict
+    >>> diagnose(natlens.read_flowlogs(samples.flowlogs), sources="10.99.99.99").verdict
     'unknown_source'
     """
     window = _in_window(as_lazy(flows), start, end)
@@ -455,13 +495,13 @@ def diagnose(
 
     pair = _select(
         window,
-        source=source,
-        destination=destination,
+        sources=sources,
+        destinations=destinations,
         start=None,
         end=None,
         resolver=resolver,
     ).collect()
-    by_source = _match(window, "source_ip", source, argument="source", resolver=resolver)
+    by_source = _match(window, "source_ip", sources, argument="sources", resolver=resolver)
     gateway_frame = pair if pair.height else by_source.select("resource_id").unique().collect()
     gateways = sorted(
         g.upper() for g in gateway_frame.get_column("resource_id").unique().drop_nulls().to_list()
@@ -497,8 +537,8 @@ def diagnose(
         _absent_endpoint(
             as_lazy(flows),
             window,
-            source=source,
-            destination=destination,
+            sources=sources,
+            destinations=destinations,
             resolver=resolver,
             snat=snat,
         )
@@ -592,8 +632,8 @@ def _absent_endpoint(
     flows: pl.LazyFrame,
     window: pl.LazyFrame,
     *,
-    source: Targets | None,
-    destination: Targets | None,
+    sources: Targets | None,
+    destinations: Targets | None,
     resolver: Resolver | None,
     snat: pl.DataFrame,
 ) -> tuple[DiagnosisStep, str] | None:
@@ -605,12 +645,12 @@ def _absent_endpoint(
     gateway. The evidence is what the log does hold, per gateway.
     """
     for role, column, targets in (
-        ("source", "source_ip", source),
-        ("destination", "destination_ip", destination),
+        ("source", "source_ip", sources),
+        ("destination", "destination_ip", destinations),
     ):
         if targets is None:
             continue
-        seen = _match(window, column, targets, argument=role, resolver=resolver)
+        seen = _match(window, column, targets, argument=f"{role}s", resolver=resolver)
         if seen.select(pl.len()).collect().item():
             continue
         log = window.select(records=pl.len(), first=pl.col("time").min(), last=pl.col("time").max())
@@ -634,7 +674,7 @@ def _absent_endpoint(
                 "or a route that bypasses the gateway)"
             )
         outside = (
-            _match(flows, column, targets, argument=role, resolver=resolver)
+            _match(flows, column, targets, argument=f"{role}s", resolver=resolver)
             .select(records=pl.len(), first=pl.col("time").min(), last=pl.col("time").max())
             .collect()
             .row(0, named=True)

@@ -9,6 +9,7 @@ from typing import Literal
 import polars as pl
 
 from natlens._schema import FLOW_SCHEMA
+from natlens._typing import GROUPS, METRICS, FrameLike, Metric
 
 __all__ = [
     "as_lazy",
@@ -19,16 +20,6 @@ __all__ = [
     "traffic_over_time",
 ]
 
-RANK_METRICS = (
-    "bytes",
-    "bytes_sent",
-    "bytes_received",
-    "packets",
-    "packets_sent",
-    "packets_received",
-    "packets_dropped",
-    "records",
-)
 GROUP_ALIASES = {
     "source": "source_ip",
     "source_ip": "source_ip",
@@ -42,9 +33,7 @@ GROUP_ALIASES = {
 OTHER = "other"
 
 
-def as_lazy(
-    flows: pl.DataFrame | pl.LazyFrame, *, columns: Sequence[str] | None = None
-) -> pl.LazyFrame:
+def as_lazy(flows: FrameLike, *, columns: Sequence[str] | None = None) -> pl.LazyFrame:
     """``flows`` as a LazyFrame, checked to hold ``columns`` (default: all of FLOW_SCHEMA).
 
     Raises
@@ -69,10 +58,6 @@ def as_lazy(
     if missing:
         raise ValueError(f"flows: missing column(s) {missing}; expected natlens.FLOW_SCHEMA")
     return lazy
-
-
-def _zero(name: str) -> pl.Expr:
-    return pl.col(name).fill_null(0)
 
 
 _BASE_COLUMNS = (
@@ -134,16 +119,32 @@ def duration(every: str, argument: str) -> timedelta:
     return shifted - origin
 
 
-def _check_metric(by: str, argument: str = "by") -> str:
-    if by not in RANK_METRICS:
-        raise ValueError(f"{argument}: {by!r} is not one of {list(RANK_METRICS)}")
-    return by
+def check_metric(metric: str) -> str:
+    """``metric`` itself when it is one of :data:`natlens._typing.METRICS`.
+
+    Raises
+    ------
+    ValueError
+        Naming the argument and the metrics there are.
+    """
+    if metric not in METRICS:
+        hint = f" (group with by={metric!r})" if metric in GROUP_ALIASES else ""
+        raise ValueError(f"metric: {metric!r} is not one of {list(METRICS)}{hint}")
+    return metric
 
 
-def _group_column(by: str, argument: str = "by") -> str:
-    column = GROUP_ALIASES.get(by)
+def group_column(by: str) -> str:
+    """The FLOW_SCHEMA column a ``by`` value names (``"source"`` -> ``source_ip``).
+
+    Raises
+    ------
+    ValueError
+        Naming the argument and the groups there are.
+    """
+    column = GROUP_ALIASES.get(by) if isinstance(by, str) else None
     if column is None:
-        raise ValueError(f"{argument}: {by!r} is not one of {sorted(GROUP_ALIASES)}")
+        hint = f" (measure it with metric={by!r})" if by in METRICS else ""
+        raise ValueError(f"by: {by!r} is not one of {list(GROUPS)} or their columns{hint}")
     return column
 
 
@@ -152,11 +153,9 @@ def _check_n(n: int | None) -> None:
         raise ValueError(f"n: expected a positive integer or None, got {n!r}")
 
 
-def _top(
-    flows: pl.DataFrame | pl.LazyFrame, key: str, other: str, n: int | None, by: str
-) -> pl.DataFrame:
+def _top(flows: FrameLike, key: str, other: str, n: int | None, metric: str) -> pl.DataFrame:
     _check_n(n)
-    _check_metric(by)
+    by = check_metric(metric)
     lazy = as_lazy(flows)
     counted = f"{other.split('_', 1)[0]}s"
     ranked = (
@@ -181,7 +180,7 @@ def _top(
 
 
 def top_talkers(
-    flows: pl.DataFrame | pl.LazyFrame, *, n: int | None = 10, by: str = "bytes_sent"
+    flows: FrameLike, *, metric: Metric = "bytes_sent", n: int | None = 10
 ) -> pl.DataFrame:
     """The sources (private IPs) moving the most traffic.
 
@@ -189,17 +188,18 @@ def top_talkers(
     ----------
     flows
         Flow records in FLOW_SCHEMA.
+    metric
+        What they are ranked by: ``bytes``, ``bytes_sent``, ``bytes_received``,
+        ``packets``, ``packets_sent``, ``packets_received``, ``packets_dropped`` or
+        ``records``.
     n
         How many to return (``None``: all).
-    by
-        Ranking metric: ``bytes``, ``bytes_sent``, ``bytes_received``, ``packets``,
-        ``packets_sent``, ``packets_received``, ``packets_dropped`` or ``records``.
 
     Returns
     -------
     pl.DataFrame
         One row per ``source_ip``: byte and packet totals each way, ``records``,
-        distinct ``destinations`` and ``share`` of the ``by`` total over all sources;
+        distinct ``destinations`` and ``share`` of the ``metric`` total over all sources;
         largest first.
 
     Examples
@@ -212,11 +212,11 @@ def top_talkers(
     >>> round(top.item(0, "share"), 2)
     0.53
     """
-    return _top(flows, "source_ip", "destination_ip", n, by)
+    return _top(flows, "source_ip", "destination_ip", n, metric)
 
 
 def top_destinations(
-    flows: pl.DataFrame | pl.LazyFrame, *, n: int | None = 10, by: str = "bytes_sent"
+    flows: FrameLike, *, metric: Metric = "bytes_sent", n: int | None = 10
 ) -> pl.DataFrame:
     """The internet destinations receiving the most traffic; see :func:`top_talkers`.
 
@@ -239,10 +239,10 @@ def top_destinations(
     ...     schema=natlens.FLOW_SCHEMA,
     ...     orient="row",
     ... )
-    >>> top_destinations(flows, by="bytes").select("destination_ip", "bytes", "sources").rows()
+    >>> top_destinations(flows, metric="bytes").select("destination_ip", "bytes", "sources").rows()
     [('140.82.121.4', 23000, 2), ('1.1.1.1', 200, 1)]
     """
-    return _top(flows, "destination_ip", "source_ip", n, by)
+    return _top(flows, "destination_ip", "source_ip", n, metric)
 
 
 def _full_range(frame: pl.DataFrame, every: str, column: str = "time") -> pl.Series:
@@ -272,10 +272,11 @@ def _fill_gaps(
 
 
 def traffic_over_time(
-    flows: pl.DataFrame | pl.LazyFrame,
+    flows: FrameLike,
     *,
     every: str = "1h",
     by: str | None = None,
+    metric: Metric = "bytes",
     n: int = 5,
 ) -> pl.DataFrame:
     """Totals per time bucket, optionally split by source, destination, NAT IP or gateway.
@@ -288,8 +289,11 @@ def traffic_over_time(
         Bucket width, a polars duration (``"1m"``, ``"15m"``, ``"1h"``, ``"1d"``).
     by
         ``None``, ``"source"``, ``"destination"``, ``"nat_ip"`` or ``"gateway"`` (or the
-        column names). The ``n`` largest by total bytes keep their name; the rest add
+        column names). The ``n`` largest by ``metric`` keep their name; the rest add
         up as ``"other"``.
+    metric
+        What decides which groups keep their name (see :func:`top_talkers`); every
+        total is reported either way.
     n
         Groups kept by name when ``by`` is set.
 
@@ -316,17 +320,17 @@ def traffic_over_time(
     [150, 0, 150]
     """
     _check_n(n)
+    check_metric(metric)
     duration(every, "every")
     lazy = as_lazy(flows)
     bucket = pl.col("time").dt.truncate(every).alias("time")
     if by is None:
         frame = summarise(lazy, [bucket]).collect()
         return _fill_gaps(frame, every, (), TOTAL_COLUMNS).sort("time")
-    column = _group_column(by)
+    column = group_column(by)
     keep = (
-        lazy.group_by(column)
-        .agg(weight=(_zero("bytes_sent") + _zero("bytes_received")).sum(), records=pl.len())
-        .sort(["weight", "records", column], descending=[True, True, False], nulls_last=True)
+        summarise(lazy, [column])
+        .sort([metric, "records", column], descending=[True, True, False], nulls_last=True)
         .head(n)
         .select(column)
     )
@@ -343,7 +347,7 @@ def traffic_over_time(
     )
 
 
-def nat_ip_usage(flows: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+def nat_ip_usage(flows: FrameLike) -> pl.DataFrame:
     """How evenly a gateway spreads its traffic over its public (NAT) IPs.
 
     Returns
@@ -405,11 +409,11 @@ def nat_ip_usage(flows: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
 
 
 def growth(
-    flows: pl.DataFrame | pl.LazyFrame,
+    flows: FrameLike,
     *,
     period: Literal["1d", "1w"] | str = "1d",
     by: str | None = None,
-    metric: str = "bytes",
+    metric: Metric = "bytes",
 ) -> pl.DataFrame:
     """Period-over-period growth (day over day with ``"1d"``, week over week with ``"1w"``).
 
@@ -446,10 +450,10 @@ def growth(
     >>> growth(flows).select("value", "change_pct", "trend").rows()
     [(100, None, 100.0), (150, 50.0, 100.0), (300, 100.0, 100.0)]
     """
-    _check_metric(metric, "metric")
+    check_metric(metric)
     duration(period, "period")
     lazy = as_lazy(flows)
-    keys = [] if by is None else [_group_column(by)]
+    keys = [] if by is None else [group_column(by)]
     bucket = pl.col("time").dt.truncate(period).alias("time")
     aggregated = summarise(lazy, [bucket, *keys]).collect()
     filled = _fill_gaps(aggregated, period, keys, TOTAL_COLUMNS).rename({"time": "period"})

@@ -58,7 +58,7 @@ def test_check_allowlist_errors() -> None:
         match=re.escape("'Storage.WestEurope' is not a known Service Tag; pass service_tags="),
     ):
         natlens.check_allowlist(FLOWS, ["Storage.WestEurope"])
-    with pytest.raises(ValueError, match=re.escape("allowed[0]: '10.0.0.0/64' is not a valid")):
+    with pytest.raises(ValueError, match=re.escape("allowlist[0]: '10.0.0.0/64' is not a valid")):
         natlens.check_allowlist(FLOWS, ["10.0.0.0/64"])
     with pytest.raises(ValueError, match="pass resolver="):
         natlens.check_allowlist(FLOWS, ["github.com"])

@@ -34,45 +34,73 @@ def test_top_talkers_hand_computed() -> None:
     assert result.get_column("share").sum() == pytest.approx(1.0)
 
 
-def test_top_talkers_n_and_by() -> None:
-    by_received = natlens.top_talkers(FLOWS, n=1, by="bytes_received")
+def test_top_talkers_n_and_metric() -> None:
+    by_received = natlens.top_talkers(FLOWS, n=1, metric="bytes_received")
     assert by_received.get_column("source_ip").to_list() == ["10.0.0.4"]
-    assert by_received.item(0, "share") == pytest.approx(1000 / 1020)  # share of the `by` total
-    assert natlens.top_talkers(FLOWS, by="records", n=None).get_column("records").to_list() == [
+    assert by_received.item(0, "share") == pytest.approx(1000 / 1020)  # share of the metric total
+    assert natlens.top_talkers(FLOWS, metric="records", n=None).get_column("records").to_list() == [
         2,
         2,
         1,
     ]
     # ties on the metric fall back to the address, so the order is stable
-    assert natlens.top_talkers(FLOWS, by="records").get_column("source_ip").to_list()[:2] == [
+    assert natlens.top_talkers(FLOWS, metric="records").get_column("source_ip").to_list()[:2] == [
         "10.0.0.4",
         "10.0.0.5",
     ]
 
 
 def test_top_talkers_by_packets_and_distinct_counts_for_the_kept_rows() -> None:
-    by_packets = natlens.top_talkers(FLOWS, by="packets", n=None)
+    by_packets = natlens.top_talkers(FLOWS, metric="packets", n=None)
     assert by_packets.select("source_ip", "packets", "destinations").rows() == [
         ("10.0.0.4", 13, 2),
         ("10.0.0.5", 4, 1),
         ("10.0.0.6", 2, 1),
     ]
-    assert natlens.top_talkers(FLOWS, by="packets", n=2).rows() == by_packets.head(2).rows()
+    assert natlens.top_talkers(FLOWS, metric="packets", n=2).rows() == by_packets.head(2).rows()
 
 
 def test_top_destinations_counts_sources() -> None:
-    result = natlens.top_destinations(FLOWS.lazy(), by="bytes")
+    result = natlens.top_destinations(FLOWS.lazy(), metric="bytes")
     assert result.get_column("destination_ip").to_list() == ["1.1.1.1", "1.1.1.2", "2001:db8::9"]
     assert result.row(0, named=True)["sources"] == 2
     assert result.row(0, named=True)["bytes"] == 1560
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "message"), [({"by": "bytez"}, "by: 'bytez'"), ({"n": 0}, "n: expected")]
+    ("kwargs", "message"),
+    [({"metric": "bytez"}, "metric: 'bytez'"), ({"n": 0}, "n: expected")],
 )
 def test_top_talkers_bad_options(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         natlens.top_talkers(FLOWS, **kwargs)  # type: ignore[arg-type]
+
+
+def test_metric_and_group_are_not_confused() -> None:
+    """``by`` groups and ``metric`` measures: swapping them names the right argument."""
+    with pytest.raises(ValueError, match=r"metric: 'source' .*group with by='source'"):
+        natlens.growth(FLOWS, metric="source")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"by: 'bytes' .*measure it with metric='bytes'"):
+        natlens.traffic_over_time(FLOWS, by="bytes")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'by'"):
+        natlens.top_talkers(FLOWS, by="bytes")  # type: ignore[call-arg]
+
+
+def test_traffic_over_time_keeps_the_groups_largest_by_the_metric() -> None:
+    """The one source that dropped packets keeps its name when ranked by drops."""
+    flows = frame(
+        flow(at(0), "10.0.0.4", sent=10_000, received=10_000),
+        flow(at(1), "10.0.0.5", sent=10, received=10, sent_dropped=7),
+    )
+    by_bytes = natlens.traffic_over_time(flows, every="1h", by="source", n=1)
+    assert by_bytes.get_column("source_ip").to_list() == ["10.0.0.4", "other"]
+    by_drops = natlens.traffic_over_time(
+        flows, every="1h", by="source", metric="packets_dropped", n=1
+    )
+    assert by_drops.select("source_ip", "packets_dropped").rows() == [
+        ("10.0.0.5", 7),
+        ("other", 0),
+    ]
 
 
 def test_bad_frames_are_named() -> None:
