@@ -180,11 +180,14 @@ def _store_of(directory: Path) -> Path | None:
     """
     from natlens._store import is_store
 
-    if is_store(directory):
-        return directory
-    parquet = directory / "parquet"
-    if (directory / _SYNC_MANIFEST).is_file() and parquet.is_dir():
-        return parquet
+    try:
+        if is_store(directory):
+            return directory
+        parquet = directory / "parquet"
+        if (directory / _SYNC_MANIFEST).is_file() and parquet.is_dir():
+            return parquet
+    except OSError:  # an unreadable directory: the walk reports it
+        return None
     return None
 
 
