@@ -237,6 +237,20 @@ def test_every_documented_spelling_on_every_line(tmp_path: Path) -> None:
     assert_frame_equal(sort(flows), sort(expected))
 
 
+def test_a_counter_spelled_otherwise_on_a_later_line_is_not_lost(tmp_path: Path) -> None:
+    path = write_pt1h(CLEAN, tmp_path / "PT1H.json")
+
+    def respell(record: dict[str, object]) -> None:
+        props = record["properties"]
+        assert isinstance(props, dict)
+        props["packetsSent"] = props.pop("PacketsSent")
+
+    rewrite_line(path, 4, respell)
+    flows, report = read(path)
+    assert report.ok, report.problems
+    assert_frame_equal(sort(flows), sort(CLEAN))
+
+
 # --------------------------------------------------------------------------- shapes
 
 
