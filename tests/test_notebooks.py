@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,17 @@ def _id(path: Path) -> str:
 def test_the_notebooks_are_all_there() -> None:
     names = {_id(p) for p in ALL}
     assert set(MAIN) <= names
-    assert {"workshop/exercises.ipynb", "workshop/solutions.ipynb"} <= names
+    assert {"00-start-here.ipynb", "workshop/exercises.ipynb", "workshop/solutions.ipynb"} <= names
+
+
+def test_the_start_page_links_every_notebook() -> None:
+    nb = nbformat.read(NOTEBOOKS / "00-start-here.ipynb", as_version=4)
+    assert [c.cell_type for c in nb.cells] == ["markdown"], "an index to read, nothing to run"
+    links = re.findall(r"\]\(([^)\s]+)\)", nb.cells[0].source)
+    others = {_id(p) for p in ALL} - {"00-start-here.ipynb"}
+    assert sorted(links) == sorted(others), "each notebook and the workshop, once"
+    for link in links:
+        assert (NOTEBOOKS / link).is_file(), link
 
 
 @pytest.mark.parametrize("path", ALL, ids=_id)
@@ -177,7 +188,13 @@ def test_04_security_audit(
     events: dict[str, dict[str, Any]],
     answer_key: dict[str, Any],
 ) -> None:
-    found = _findings(_run(NOTEBOOKS / MAIN[3], tmp_path, monkeypatch), MAIN[3])
+    # The export goes to a new temporary folder, never next to the notebook.
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    nb = _run(NOTEBOOKS / MAIN[3], workdir, monkeypatch)
+    found = _findings(nb, MAIN[3])
     assert found["unapproved_destinations"] == sorted(answer_key["unapproved_destinations"])
     assert found["new_destinations"] == sorted(answer_key["new_destinations_last_two_days"])
     beacon, upload = events["beacon"], events["unapproved_destination"]
@@ -186,12 +203,16 @@ def test_04_security_audit(
     assert found["beacon_interval_minutes"] == beacon["numbers"]["median_gap_minutes"]
     assert found["exfiltration_vm"] == upload["vm_name"]
     assert found["exfiltration_destination"] == upload["destination_ips"][0]
-    report = tmp_path / "audit-output" / "audit-report.html"
+    assert list(workdir.iterdir()) == [], "the notebook wrote next to itself"
+    (out,) = (tmp_path / "tmp").glob("natlens-audit-*")
+    said = [o.text for c in nb.cells for o in c.get("outputs", []) if o.get("name") == "stdout"]
+    assert any(t.startswith(f"audit written to {out}:") for t in said), "it says where"
+    report = out / "audit-report.html"
     assert found["report_written"]
     text = report.read_text()
     assert "<svg" in text
     assert "<script" not in text
-    assert (tmp_path / "audit-output" / "allowlist-violations.csv").exists()
+    assert (out / "allowlist-violations.csv").exists()
 
 
 @pytest.mark.parametrize(
