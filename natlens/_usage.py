@@ -484,3 +484,76 @@ def growth(
             )
         )
     )
+
+
+def flow_edges(flows: FrameLike, *, metric: Metric = "bytes", n: int | None = 8) -> pl.DataFrame:
+    """Who leaves through which NAT IP to where: one row per source, NAT IP and destination.
+
+    The ``n`` largest sources and the ``n`` largest destinations by ``metric`` keep their
+    address; the others are folded into ``"other"`` on their own side (a small source
+    talking to a top destination is ``other -> nat IP -> destination``). Every NAT IP
+    keeps its address (a gateway has at most 16). Nothing is dropped: the totals of the
+    rows add up to the totals of ``flows``.
+
+    Parameters
+    ----------
+    flows
+        Flow records in FLOW_SCHEMA.
+    metric
+        What ranks the sources and destinations (see :func:`top_talkers`); every total
+        is reported either way.
+    n
+        Sources and destinations kept by address (``None``: all).
+
+    Returns
+    -------
+    pl.DataFrame
+        ``source_ip``, ``nat_gateway_ip``, ``destination_ip`` and the totals
+        (``bytes_sent`` ... ``records``), largest ``metric`` first.
+
+    Examples
+    --------
+    >>> from datetime import datetime, UTC
+    >>> import natlens
+    >>> t = datetime(2025, 1, 1, tzinfo=UTC)
+    >>> flows = pl.DataFrame(
+    ...     [
+    ...         [t, "10.0.0.4", "140.82.121.4", "20.1.1.1", 9, 20, 0, 0, 900, 20000, "GW"],
+    ...         [t, "10.0.0.5", "140.82.121.4", "20.1.1.2", 1, 2, 0, 0, 100, 2000, "GW"],
+    ...         [t, "10.0.0.5", "1.1.1.1", "20.1.1.1", 1, 1, 0, 0, 80, 120, "GW"],
+    ...     ],
+    ...     schema=natlens.FLOW_SCHEMA,
+    ...     orient="row",
+    ... )
+    >>> edges = flow_edges(flows, n=1)
+    >>> for row in edges.select("source_ip", "nat_gateway_ip", "destination_ip", "bytes").rows():
+    ...     print(*row)
+    10.0.0.4 20.1.1.1 140.82.121.4 20900
+    other 20.1.1.2 140.82.121.4 2100
+    other 20.1.1.1 other 200
+    """
+    _check_n(n)
+    check_metric(metric)
+    lazy = as_lazy(flows)
+
+    def folded(column: str) -> pl.Expr:
+        if n is None:
+            return pl.col(column)
+        leaders = (
+            summarise(lazy, [column])
+            .sort([metric, column], descending=[True, False], nulls_last=True)
+            .head(n)
+            .select(column)
+            .collect()
+            .get_column(column)
+        )
+        kept = pl.col(column).is_in(leaders.implode())
+        return pl.when(kept).then(pl.col(column)).otherwise(pl.lit(OTHER)).alias(column)
+
+    keys = ["source_ip", "nat_gateway_ip", "destination_ip"]
+    return (
+        lazy.with_columns(folded("source_ip"), folded("destination_ip"))
+        .pipe(summarise, keys)
+        .sort([metric, *keys], descending=[True, False, False, False], nulls_last=True)
+        .collect()
+    )
