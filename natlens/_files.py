@@ -37,7 +37,8 @@ from natlens._schema import (
     IP_COLUMNS,
     canonical_ip,
 )
-from natlens._time import TimeLike, parse_timestamp, time_filter, time_range
+from natlens._time import parse_timestamp, time_filter, time_range
+from natlens._typing import Source, TimeLike
 
 __all__ = [
     "FlowLogError",
@@ -48,7 +49,6 @@ __all__ = [
     "scan_flowlogs",
 ]
 
-Source = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 Format = Literal["jsonl", "json", "csv", "parquet", "avro", "export", "foreign"]
 
 _SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".parquet", ".avro")

@@ -52,7 +52,8 @@ import polars as pl
 from filelock import FileLock
 
 from natlens._schema import FLOW_SCHEMA
-from natlens._time import TimeLike, time_filter, time_range
+from natlens._time import time_filter, time_range
+from natlens._typing import FrameLike, TimeLike
 
 __all__ = ["is_store", "scan_parquet", "write_parquet"]
 
@@ -265,7 +266,7 @@ def _sweep(root: Path, parts: Mapping[str, _Part]) -> bool:
 
 
 def write_parquet(
-    flows: pl.DataFrame | pl.LazyFrame,
+    flows: FrameLike,
     directory: str | os.PathLike[str],
     *,
     part: str | None = None,

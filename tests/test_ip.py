@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
-import importlib
 import ipaddress
 import re
 
@@ -224,16 +222,6 @@ def test_resolve_targets_errors_are_clear() -> None:
         resolve_targets("nowhere.example", argument="d", resolver=lambda host: {}[host])
     with pytest.raises(ValueError, match="neither an IP, a CIDR nor a hostname"):
         resolve_targets("not a host!", argument="source", resolver={})
-
-
-@pytest.mark.parametrize(
-    "module", ["_ip", "_usage", "_troubleshoot", "_billing", "_security", "_enrich"]
-)
-def test_docstring_examples_run(module: str) -> None:
-    loaded = importlib.import_module(f"natlens.{module}")
-    result = doctest.testmod(loaded, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0
-    assert result.failed == 0
 
 
 NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")

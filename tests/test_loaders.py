@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 import natlens
+from natlens._schema import canonical_ip
 
 GATEWAY = (
     "/SUBSCRIPTIONS/11111111-2222-3333-4444-555555555555/RESOURCEGROUPS/RG-NET/PROVIDERS/"
@@ -272,7 +273,7 @@ _MINUTES = st.integers(min_value=0, max_value=3 * 24 * 60 - 1)
 _V4 = st.integers(min_value=1, max_value=2**32 - 1).map(lambda n: str(ipaddress.IPv4Address(n)))
 # Canonical text as natlens writes it (RFC 5952; IPv4-mapped and NAT64 in mixed notation).
 _V6 = st.integers(min_value=1, max_value=2**128 - 1).map(
-    lambda n: natlens.canonical_ip(str(ipaddress.IPv6Address(n)))
+    lambda n: canonical_ip(str(ipaddress.IPv6Address(n)))
 )
 _IP = st.one_of(_V4, _V6)
 _COUNT = st.one_of(st.none(), st.integers(min_value=0, max_value=2**40))

@@ -476,7 +476,7 @@ def answer_key_md(key: dict[str, Any]) -> str:
         + bursts,
         para(
             "How to find it: follow the troubleshooting path (`natlens.diagnose(flows,",
-            f'source="{g["vm_ip"]}", destination="github.com", metrics=metrics,',
+            f'sources="{g["vm_ip"]}", destinations="github.com", metrics=metrics,',
             "resolver=natlens.read_hostnames(samples.hostnames))`). DatapathAvailability is",
             "healthy; flows from the VM to github.com exist; records with dropped counters above",
             "zero single out one source and destination (`natlens.dropped_packets(flows)`).",
@@ -507,7 +507,7 @@ def answer_key_md(key: dict[str, Any]) -> str:
         para(
             "How to find it: flows present before and after and none in between are",
             "connections that were never established, which the flow log cannot show and the",
-            "metrics can (`natlens.diagnose(flows, source=..., destination=...,",
+            "metrics can (`natlens.diagnose(flows, sources=..., destinations=...,",
             "metrics=metrics)`, or SNATConnectionCount by connection_state for that day). The",
             "remedy: more public IPs on the gateway, or connection reuse in the job.",
         ),

@@ -14,7 +14,8 @@ from livedata import START, StaticToken
 from livefixtures import *  # noqa: F403
 from loopback import LoopbackServer
 
-from natlens import COUNTER_COLUMNS, FLOW_SCHEMA
+from natlens import FLOW_SCHEMA
+from natlens._schema import COUNTER_COLUMNS
 from natlens.azure import DataExplorerError, read_data_explorer, scan_data_explorer
 
 END = START + timedelta(hours=12)

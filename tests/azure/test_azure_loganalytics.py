@@ -14,7 +14,8 @@ from livedata import GATEWAYS, LA_TYPES, LA_TYPES_ALT, START, la_table
 from livefixtures import *  # noqa: F403
 from loopback import LoopbackServer
 
-from natlens import COUNTER_COLUMNS, FLOW_SCHEMA
+from natlens import FLOW_SCHEMA
+from natlens._schema import COUNTER_COLUMNS
 from natlens.azure import (
     LogAnalyticsError,
     read_log_analytics,
