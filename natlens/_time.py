@@ -8,7 +8,7 @@ import polars as pl
 
 from natlens._typing import TimeLike
 
-__all__ = ["TimeLike", "parse_timestamp", "time_bound", "time_filter", "time_range"]
+__all__ = ["parse_timestamp", "time_bound", "time_filter", "time_range"]
 
 
 # The Log Analytics portal's "Export to CSV" writes local-style times like these.
