@@ -406,9 +406,9 @@ def _sniff_parquet(path: Path, size: int) -> _Plan:
 # --------------------------------------------------------------------------- the fast path
 
 
-# Every documented spelling on every line: DuckDB matches keys in any case
-# (``case_insensitive_keys``), so ``SourceIp``/``SourceIP`` and ``PacketsSent``/
-# ``packetsSent`` are one key; the spellings that differ by more are listed apart.
+# The documented spellings DuckDB is asked for: the first file's own, and these. A line
+# spelled otherwise (``SourceIP`` after ``SourceIp``, ``packetsSent``) leaves a gap that
+# sends the batch through DuckDB again with keys matched in any case.
 _FAST_TIME = ("time", "TimeGenerated")
 _FAST_RESOURCE = ("resourceId", "_ResourceId")
 _FAST_FIELDS = {
@@ -422,6 +422,8 @@ _FAST_FIELDS = {
     "bytes_sent": "BytesSent",
     "bytes_received": "BytesReceived",
 }
+# Columns whose documented spellings differ in case only: a gap in one may be a respelling.
+_CASE_SPELT = ("time", *IP_COLUMNS, "packets_sent", "resource_id")
 _local = threading.local()
 _WORKERS = 2  # batches loaded at once; each DuckDB read gets its share of the cores
 
@@ -446,31 +448,62 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _fast_query(plans: Sequence[_Plan]) -> str:
+def _keys(*spellings: str) -> list[str]:
+    """Distinct spellings, the first of any that differ in case only."""
+    return list({key.lower(): key for key in reversed(spellings)}.values())[::-1]
+
+
+def _fast_query(plans: Sequence[_Plan], *, any_case: bool = False) -> str:
     """DuckDB SQL reading ``plans`` into FLOW_SCHEMA columns of raw text, plus ``file_index``.
 
     Every value is read as text (VARCHAR: a JSON number's own digits, a nested value's
     JSON) so that :func:`_validated` sees what the file holds; a line that is not JSON
-    comes back as a row of nulls, in its place (``ignore_errors``).
+    comes back as a row of nulls, in its place (``ignore_errors``). The fields are read
+    where the first file's first line has them (under ``properties`` or at the top, as a
+    Log Analytics export writes them), under its spelling or the documented one;
+    ``any_case`` matches keys in any case (slower: only when a gap calls for it).
     """
-    top = [*_FAST_TIME, *_FAST_RESOURCE, *_FAST_FIELDS.values()]
-    struct = ", ".join(f"{_quote(key)} VARCHAR" for key in _FAST_FIELDS.values())
+    plan = plans[0]
+    envelope, properties = plan.envelope or {}, plan.properties or {}
+    nested = bool(properties)
+    spelt = properties if nested else envelope
+    fields = {name: spelt.get(name, key) for name, key in _FAST_FIELDS.items()}
+    times = _keys(*filter(None, [envelope.get("time")]), *_FAST_TIME)
+    resources = _keys(*filter(None, [envelope.get("resource_id")]), *_FAST_RESOURCE)
+    top = [*times, *resources] + ([] if nested else list(fields.values()))
     columns = ", ".join(f"{_quote(key)}: 'VARCHAR'" for key in top)
-    columns += f", properties: 'STRUCT({struct})'"
-    select = [f"coalesce({', '.join(map(_quote, _FAST_TIME))}) AS time"]
-    select += [
-        f"coalesce(properties.{_quote(key)}, {_quote(key)}) AS {name}"
-        for name, key in _FAST_FIELDS.items()
-    ]
-    select.append(f"coalesce({', '.join(map(_quote, _FAST_RESOURCE))}) AS resource_id")
+    if nested:
+        struct = ", ".join(f"{_quote(key)} VARCHAR" for key in fields.values())
+        columns += f", properties: 'STRUCT({struct})'"
+    select = [f"coalesce({', '.join(map(_quote, times))}) AS time"]
+    where = "properties." if nested else ""
+    select += [f"{where}{_quote(key)} AS {name}" for name, key in fields.items()]
+    select.append(f"coalesce({', '.join(map(_quote, resources))}) AS resource_id")
     select.append("file_index")
     paths = ", ".join("'" + str(p.path).replace("'", "''") + "'" for p in plans)
     return (
         f"SELECT {', '.join(select)} FROM read_json([{paths}], format='newline_delimited', "
-        f"records=true, columns={{{columns}}}, compression='{'gzip' if plans[0].gz else 'none'}', "
+        f"records=true, columns={{{columns}}}, compression='{'gzip' if plan.gz else 'none'}', "
         "maximum_object_size=16777216, hive_partitioning=false, ignore_errors=true, "
-        "case_insensitive_keys=true)"
+        f"case_insensitive_keys={'true' if any_case else 'false'})"
     )
+
+
+def _fast_read(plans: Sequence[_Plan], threads: int) -> pl.DataFrame | None:
+    """The raw text of ``plans`` through DuckDB; None if DuckDB refuses a file."""
+    import duckdb
+
+    con = _duckdb(threads)
+    try:
+        raw = pl.from_arrow(con.sql(_fast_query(plans)).to_arrow_table(), rechunk=False)
+        assert isinstance(raw, pl.DataFrame)
+        if raw.select(pl.any_horizontal(pl.col(*_CASE_SPELT).has_nulls())).item():
+            table = con.sql(_fast_query(plans, any_case=True)).to_arrow_table()
+            raw = pl.from_arrow(table, rechunk=False)
+            assert isinstance(raw, pl.DataFrame)
+    except duckdb.Error:
+        return None
+    return raw
 
 
 def _fast(plans: Sequence[_Plan], threads: int) -> tuple[pl.DataFrame, list[Problem]] | None:
@@ -480,16 +513,11 @@ def _fast(plans: Sequence[_Plan], threads: int) -> tuple[pl.DataFrame, list[Prob
     documented spelling, is read again in Python (:func:`_careful_record_lines`): it may
     be torn, not JSON, an Event Hubs wrapper or a rarer spelling.
     """
-    import duckdb
-
     if plans[0].gz and not all(_gzip_intact(plan.path) for plan in plans):
         return None  # the careful path keeps what decodes before the damage
-    try:
-        table = _duckdb(threads).sql(_fast_query(plans)).to_arrow_table()
-    except duckdb.Error:
+    raw = _fast_read(plans, threads)
+    if raw is None:
         return None
-    raw = pl.from_arrow(table, rechunk=False)
-    assert isinstance(raw, pl.DataFrame)
     files = [str(p.path) for p in plans]
     if raw.get_column("resource_id").has_nulls():
         from_path = [resource_id_from_path(file) for file in files]
@@ -812,6 +840,21 @@ def _count_reason(value: object, name: str) -> str:
     raise AssertionError(f"{name}: {value!r} is a good counter")
 
 
+def _checked_resource(values: pl.Series, default: str | None) -> pl.Series:
+    """Gateway ids in upper case; blank ones missing, missing ones ``default``.
+
+    A blob holds one gateway: only the values of runs of equal rows are looked at.
+    """
+    distinct = values.rle().struct.field("value").unique()
+    if distinct.null_count() == 0 and all(v.strip() and v == v.upper() for v in distinct):
+        return values
+    upper = {v: v.upper() if v.strip() else None for v in distinct.drop_nulls().to_list()}
+    fixed = values.replace_strict(
+        list(upper), list(upper.values()), default=None, return_dtype=pl.String
+    )
+    return fixed if default is None else fixed.fill_null(default)
+
+
 def _validated(
     raw: pl.DataFrame,
     file: str,
@@ -877,14 +920,7 @@ def _validated(
         values[name] = converted.alias(name)
         if reason is not None:
             reasons.append(reason)
-    resource = column("resource_id").cast(pl.String)
-    blank = resource.str.strip_chars() == ""
-    resource = resource.zip_with(~blank, pl.repeat(None, height, dtype=pl.String, eager=True))
-    if default_resource is not None and resource.has_nulls():
-        resource = resource.fill_null(default_resource)
-    first = resource.first() if height else None
-    if not (isinstance(first, str) and (resource == first).all() and first == first.upper()):
-        resource = resource.str.to_uppercase()
+    resource = _checked_resource(column("resource_id").cast(pl.String), default_resource)
     values["resource_id"] = resource.alias("resource_id")
     frame = pl.DataFrame([values[name] for name in FLOW_SCHEMA.names()])
     if not reasons:
@@ -1257,7 +1293,7 @@ _BATCH_BYTES = 96 * 1024 * 1024
 
 
 def _batches(plans: Sequence[_Plan]) -> list[list[_Plan]]:
-    """Group consecutive JSON Lines files, so DuckDB reads them together."""
+    """Group consecutive JSON Lines files of one spelling, so DuckDB reads them together."""
     batches: list[list[_Plan]] = []
     for plan in plans:
         last = batches[-1] if batches else None
@@ -1265,7 +1301,8 @@ def _batches(plans: Sequence[_Plan]) -> list[list[_Plan]]:
             last is not None
             and _fast_eligible(plan)
             and _fast_eligible(last[0])
-            and last[0].gz == plan.gz
+            and (last[0].envelope, last[0].properties, last[0].gz)
+            == (plan.envelope, plan.properties, plan.gz)
             and len(last) < _BATCH_FILES
             and sum(p.size for p in last) + plan.size <= _BATCH_BYTES
         ):
