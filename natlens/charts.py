@@ -489,18 +489,27 @@ def _time_x(
     The tick step is chosen from the span so that labels are at least ~90 px apart;
     ``domain`` pins the axis to ``start``-``end``.
     """
-    interval, step, fmt = "day", 1, "%d %b"
+    interval, step, fmt, ticks = "day", 1, "%d %b", 2
     if start is not None and end is not None:
         span = max(end - start, timedelta(minutes=1))
         room = max(width // _TICK_PX, 2)
-        for length, name, count, label in _TICKS:
+        for length, name, every, label in _TICKS:
             if span / length <= room:
-                interval, step, fmt = name, count, label
+                interval, step, fmt = name, every, label
+                ticks = max(math.floor(span / length), 2)
                 break
         else:
             interval, step, fmt = "year", max(math.ceil(span / timedelta(days=366) / room), 1), "%Y"
         if span > timedelta(days=1) and fmt in ("%H:%M",):
             fmt = "%d %b %H:%M"
+    # Vega's runtime knows day, week, month and year intervals by these names but not
+    # minute and hour (it spells them "minutes", which Vega-Lite's schema refuses): under
+    # a day, a tick count lets Vega pick round minutes or hours itself.
+    tick_count: Any = (
+        ticks
+        if interval in ("minute", "hour")
+        else alt.TimeIntervalStep(interval=interval, step=step)  # type: ignore[arg-type]
+    )
     scale = alt.Scale(type="utc")
     if domain and start is not None and end is not None:
         scale = alt.Scale(type="utc", domain=[_ms(start), _ms(end)], nice=False)
@@ -510,7 +519,7 @@ def _time_x(
         scale=scale,
         axis=alt.Axis(
             format=fmt,
-            tickCount=alt.TimeIntervalStep(interval=interval, step=step),  # type: ignore[arg-type]
+            tickCount=tick_count,
             labelOverlap=True,
             labelAngle=0,
             labelFlush=True,
