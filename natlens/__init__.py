@@ -44,6 +44,12 @@ from natlens._usage import (
     traffic_over_time,
 )
 
+# isort: split
+# -- the summary triage prints and the report renders --
+from natlens._health import gateway_health
+from natlens._report import write_report
+from natlens._summary import FlowSummary, summarize
+
 __version__ = "0.1.0"
 
 # The Azure readers, served from natlens.azure (the Azure SDKs) on first access.
@@ -56,8 +62,6 @@ _LAZY: dict[str, str] = {
     "scan_log_analytics": "natlens.azure",
     "scan_log_analytics_resource": "natlens.azure",
     "sync_blobs": "natlens.azure",
-    # the report pulls in altair
-    "write_report": "natlens._report",
 }
 
 __all__ = [
@@ -66,6 +70,7 @@ __all__ = [
     "Diagnosis",
     "FlowLogError",
     "FlowLogWarning",
+    "FlowSummary",
     "LoadReport",
     "Problem",
     "SampleData",
@@ -79,6 +84,7 @@ __all__ = [
     "find_flows",
     "find_spikes",
     "flow_edges",
+    "gateway_health",
     "growth",
     "label_destinations",
     "label_sources",
@@ -101,6 +107,7 @@ __all__ = [
     "scan_log_analytics_resource",
     "scan_parquet",
     "score_traffic",
+    "summarize",
     "sync_blobs",
     "top_destinations",
     "top_talkers",

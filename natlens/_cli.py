@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from natlens._summary import FlowSummary
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -60,35 +66,180 @@ def _run_lab(args: argparse.Namespace) -> int:
     )
 
 
+def _price(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of at least 0, got {text!r}")
+    return value
+
+
+def _rows(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
+
+
+def _add_summary_options(parser: argparse.ArgumentParser, *, rows: int, samples: bool) -> None:
+    """The inputs ``triage`` and ``report`` share: what :func:`natlens.summarize` takes."""
+    parser.add_argument(
+        "source",
+        nargs="*" if samples else "+",
+        help="flow-log files, folders or globs"
+        + (
+            " (default: the shipped sample week with its metrics and side files)" if samples else ""
+        ),
+    )
+    parser.add_argument(
+        "--metrics",
+        default=None,
+        metavar="FILE",
+        help="gateway metrics (CSV, CSV.gz or Parquet, e.g. the samples' metrics.csv.gz): "
+        "health first, with datapath availability and SNAT connection failures",
+    )
+    parser.add_argument(
+        "--inventory", default=None, metavar="FILE", help="inventory CSV ip,vm_name,...: VM names"
+    )
+    parser.add_argument(
+        "--allowlist",
+        default=None,
+        metavar="FILE",
+        help="allowed destinations, one IP, CIDR, Service Tag or hostname per line",
+    )
+    parser.add_argument(
+        "--service-tags",
+        default=None,
+        metavar="FILE",
+        help="Azure Service Tags JSON: destination labels and allowlist tags",
+    )
+    parser.add_argument(
+        "--hostnames",
+        default=None,
+        metavar="FILE",
+        help="JSON object host -> [IPs]: destination labels and allowlisted hostnames",
+    )
+    parser.add_argument(
+        "--price-per-gb",
+        type=_price,
+        default=0.045,
+        help="data processing price per GB (default 0.045; look up your region's)",
+    )
+    parser.add_argument("--currency", default="USD", help="currency of --price-per-gb (USD)")
+    parser.add_argument("-n", type=_rows, default=rows, help=f"rows per table (default {rows})")
+    parser.add_argument(
+        "--problems",
+        default=None,
+        metavar="FILE.csv",
+        help="write the records that could not be read (file, line, reason) to this CSV",
+    )
+
+
+# What the library says to Python callers, and what a command-line user types instead.
+_CLI_WORDS = (
+    (
+        re.compile(r"pass resolver= \(.*?\) to look it up"),
+        "pass --hostnames FILE (a JSON object host -> [IPs]) to look it up",
+    ),
+    (re.compile(r"not in the resolver mapping"), "not in the --hostnames file"),
+)
+
+
+def _cli_words(message: str) -> str:
+    """A library message with its Python advice turned into command-line options."""
+    for pattern, words in _CLI_WORDS:
+        message = pattern.sub(words, message)
+    return message
+
+
+def _summarize(args: argparse.Namespace, command: str) -> FlowSummary:
+    """Read what the options name and summarize it; problems go to stderr and --problems."""
+    import warnings
+
+    import natlens
+
+    given = {
+        "metrics": args.metrics,
+        "inventory": args.inventory,
+        "allowlist": args.allowlist,
+        "service_tags": args.service_tags,
+        "hostnames": args.hostnames,
+    }
+    source: list[str | os.PathLike[str]] = list(args.source)
+    if not source:
+        samples = natlens.sample_data()
+        source = [samples.flowlogs]
+        shipped = {
+            "metrics": samples.metrics,
+            "inventory": samples.inventory,
+            "allowlist": samples.allowlist,
+            "service_tags": samples.service_tags,
+            "hostnames": samples.hostnames,
+        }
+        given = {k: v if v is not None else shipped[k] for k, v in given.items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", natlens.FlowLogWarning)  # counted in the summary
+        summary = natlens.summarize(
+            source[0] if len(source) == 1 else source,
+            metrics=natlens.read_metrics(given["metrics"]) if given["metrics"] else None,
+            inventory=given["inventory"],
+            service_tags=given["service_tags"],
+            resolver=natlens.read_hostnames(given["hostnames"]) if given["hostnames"] else None,
+            allowlist=given["allowlist"],
+            price_per_gb=args.price_per_gb,
+            currency=args.currency,
+            n=args.n,
+        )
+    if summary.problems:
+        count = len(summary.problems)
+        lines = [f"natlens {command}: skipped {count:,} bad record(s):"]
+        lines += [f"  {p}" for p in summary.problems[:5]]
+        if args.problems:
+            lines.append(f"  all {count:,} written to {args.problems}")
+        elif count > 5:
+            lines.append(f"  ... and {count - 5:,} more; --problems FILE.csv writes them all")
+        print("\n".join(lines), file=sys.stderr)
+    if args.problems:
+        import polars as pl
+
+        rows = [(p.file, p.line, p.reason) for p in summary.problems]
+        pl.DataFrame(
+            rows, schema={"file": pl.String, "line": pl.Int64, "reason": pl.String}, orient="row"
+        ).write_csv(args.problems)
+    return summary
+
+
 def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "report",
-        help="write a self-contained offline HTML report of usage, spikes, drops, compliance",
-        description="Write a self-contained HTML report (charts inline, no CDN) of a flow-log "
-        "source: usage, spikes, drops and allowlist compliance.",
+        help="write a self-contained offline HTML report: health, usage, spikes, drops, compliance",
+        description="Write a self-contained HTML report (charts inline, no CDN) of flow logs: "
+        "gateway health (with --metrics), usage, spikes and cost, dropped packets and "
+        "allowlist compliance. The same story natlens triage prints, with charts.",
     )
-    parser.add_argument("source", nargs="+", help="flow-log file(s), folder or glob")
+    _add_summary_options(parser, rows=10, samples=False)
     parser.add_argument("-o", "--output", default="report.html", help="HTML file to write")
-    parser.add_argument("--inventory", default=None, help="CSV/JSON inventory: IP -> VM name")
-    parser.add_argument("--allowlist", default=None, help="text file of allowed IPs/CIDRs")
-    parser.add_argument(
-        "--price-per-gb", type=float, default=0.045, help="data processing price per GB"
-    )
-    parser.add_argument("--currency", default="USD", help="currency of --price-per-gb")
-    parser.add_argument(
-        "--service-tags", default=None, help="Azure Service Tags JSON (labels, allowlist tags)"
-    )
-    parser.add_argument(
-        "--hostnames", default=None, help="JSON host name -> IPs, for allowlisted host names"
-    )
     parser.add_argument("--title", default=None, help="report title")
     parser.set_defaults(handler=_run_report)
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    from natlens._report import run_report
+    import natlens
+    from natlens._report import write_report
 
-    return run_report(args)
+    try:
+        summary = _summarize(args, "report")
+        out = write_report(summary, args.output, title=args.title)
+    except (ValueError, OSError, natlens.FlowLogError) as exc:
+        print(f"natlens report: {_cli_words(str(exc))}", file=sys.stderr)
+        return 2
+    print(f"natlens report: wrote {out} ({out.stat().st_size:,} bytes)")
+    return 0
 
 
 _COMMANDS.extend([_add_lab, _add_report])
@@ -97,32 +248,22 @@ _COMMANDS.extend([_add_lab, _add_report])
 def _add_triage(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "triage",
-        help="print a one-screen summary of flow logs (the shipped samples by default)",
-        description="Read flow logs and print their span, top talkers and destinations, "
-        "NAT IP usage, dropped packets and traffic spikes.",
+        help="print a summary of flow logs, health first (the shipped samples by default)",
+        description="Read flow logs and print what they say, health first: gateway health "
+        "(with --metrics), volume and cost, top sources and destinations, NAT IP usage, "
+        "spikes, dropped packets and compliance. The same story natlens report writes as HTML.",
     )
-    parser.add_argument(
-        "source",
-        nargs="*",
-        help="files, directories or globs of flow logs (default: the shipped sample week)",
-    )
-    parser.add_argument("-n", type=int, default=5, help="rows per table (default 5)")
+    _add_summary_options(parser, rows=5, samples=True)
     parser.set_defaults(handler=_run_triage)
 
 
 def _run_triage(args: argparse.Namespace) -> int:
-    import warnings
-
     import natlens
-    from natlens._triage import triage
 
-    source = args.source or [natlens.sample_data().flowlogs]
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", natlens.FlowLogWarning)  # triage reports the count
-            print(triage(source, n=args.n))
-    except (FileNotFoundError, natlens.FlowLogError, ValueError) as exc:
-        print(f"natlens triage: {exc}", file=sys.stderr)
+        print(natlens.triage(_summarize(args, "triage")))
+    except (OSError, natlens.FlowLogError, ValueError) as exc:
+        print(f"natlens triage: {_cli_words(str(exc))}", file=sys.stderr)
         return 2
     return 0
 
@@ -209,11 +350,16 @@ def _add_sync(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--container", default="insights-logs-natgatewayflowlogsv1", help="flow-log container"
     )
     parser.add_argument(
-        "--since",
+        "--start",
         default="24h",
-        help="start: ISO time (UTC if no zone) or a span back from now like 6h, 7d (default 24h)",
+        help="first record time: ISO time (UTC if no zone) or a span back from now like 6h, "
+        "7d (default 24h)",
     )
-    parser.add_argument("--until", default=None, help="end: ISO time (default: now)")
+    parser.add_argument(
+        "--end",
+        default=None,
+        help="end of the range, excluded: ISO time or a span back from now (default: now)",
+    )
     parser.add_argument(
         "--gateway",
         action="append",
@@ -229,9 +375,63 @@ def _add_sync(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _run_sync(args: argparse.Namespace) -> int:
-    from natlens.azure._blob import run_sync
+    """Sync, print the report: 0 all blobs stored, 1 a blob not stored or refused, 2 bad input."""
+    from datetime import UTC, datetime, timedelta
 
-    return run_sync(args)
+    from natlens._time import parse_timestamp
+    from natlens.azure import sync_blobs
+
+    def moment(text: str, flag: str) -> datetime:
+        """ISO time (UTC if no zone) or a span back from now (30m, 6h, 7d)."""
+        span = text.strip().lower()
+        if span[:-1].isdigit() and span[-1:] in ("m", "h", "d"):
+            unit = {"m": "minutes", "h": "hours", "d": "days"}[span[-1]]
+            return now - timedelta(**{unit: int(span[:-1])})
+        try:
+            return parse_timestamp(text)
+        except ValueError:
+            raise ValueError(
+                f"{flag} {text!r} is neither an ISO time (2025-11-04T10:00) nor a span (6h, 7d)"
+            ) from None
+
+    now = datetime.now(UTC)
+    connection_string = args.connection_string
+    try:
+        start = moment(args.start, "--start")
+        end = None if args.end is None else moment(args.end, "--end")
+        if connection_string is None and args.account_url is None:
+            connection_string = os.environ.get("AZURE_STORAGE_CONNECTION_STRING") or None
+            if connection_string is None:
+                raise ValueError(
+                    "pass --account-url or --connection-string "
+                    "(or set AZURE_STORAGE_CONNECTION_STRING)"
+                )
+        report = sync_blobs(
+            args.cache,
+            start,
+            end,
+            account_url=args.account_url,
+            connection_string=connection_string,
+            container=args.container,
+            gateways=args.gateway,
+            subscriptions=args.subscription,
+            max_workers=args.workers,
+            progress=False if args.no_progress else None,
+        )
+    except (ValueError, RuntimeError, OSError) as exc:
+        print(f"natlens sync: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        from azure.core.exceptions import AzureError
+
+        if not isinstance(exc, AzureError):
+            raise
+        # The SDK's message names the request, never the key or the SAS signature.
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"natlens sync: {type(exc).__name__}: {message}", file=sys.stderr)
+        return 1
+    print(report)
+    return 1 if report.failed else 0
 
 
 _COMMANDS.append(_add_sync)

@@ -1,7 +1,9 @@
-"""HTML tables for the report and the widgets: plain, escaped text, no optional dependency.
+"""How natlens writes numbers and tables for people: units, text cells, HTML tables, CSS.
 
-It sits below the widget layer so ``natlens report`` (which needs only the ``charts``
-extra) and the ipywidgets views render a frame the same way.
+One byte formatter (:func:`format_bytes`, decimal units as Azure bills them), one way to
+write a cell (:func:`cell_text`) and one table style (:data:`TABLE_CSS`), shared by
+triage, the report, the widgets and the charts' tooltips. It needs only polars, so it sits
+below every other layer.
 """
 
 from __future__ import annotations
@@ -11,11 +13,132 @@ from datetime import datetime
 
 import polars as pl
 
-__all__ = ["frame_to_html"]
+__all__ = ["TABLE_CSS", "byte_unit", "cell_text", "format_bytes", "frame_to_html", "text_table"]
+
+BYTE_UNITS: tuple[tuple[str, float], ...] = (
+    ("B", 1.0),
+    ("KB", 1e3),
+    ("MB", 1e6),
+    ("GB", 1e9),
+    ("TB", 1e12),
+)
+"""Decimal byte units (a GB is 10**9 bytes, as the data processing price counts it)."""
+
+TABLE_CSS = """
+.natlens-table {border-collapse: collapse; font-size: 13px; margin: 8px 12px 8px 0}
+.natlens-table caption {font-weight: bold; text-align: left; padding: 4px 0}
+.natlens-table th, .natlens-table td {border-bottom: 1px solid #ddd; padding: 3px 10px;
+  text-align: left}
+.natlens-table th {background: #f3f6fa}
+.natlens-ok {color: #2e7d32} .natlens-problem {color: #c62828; font-weight: bold}
+.natlens-unknown {color: #8a6d00} .natlens-note {color: #555}
+"""
+"""The one style sheet of natlens tables and status words (report and widgets)."""
+
+
+def byte_unit(largest: float) -> tuple[str, float]:
+    """Pick the decimal byte unit that shows ``largest`` as a readable number.
+
+    Returns the unit's name and its size in bytes.
+
+    Examples
+    --------
+    >>> byte_unit(3_500_000)
+    ('MB', 1000000.0)
+    >>> byte_unit(0)
+    ('B', 1.0)
+    """
+    name, size = BYTE_UNITS[0]
+    for unit_name, unit_size in BYTE_UNITS:
+        if abs(largest) >= unit_size:
+            name, size = unit_name, unit_size
+    return name, size
+
+
+def format_bytes(value: float | None) -> str:
+    """A byte count for people: ``'512 B'``, ``'942.1 MB'``, ``'118.6 GB'`` (decimal units).
+
+    Examples
+    --------
+    >>> format_bytes(118_616_767_058), format_bytes(942_100_000), format_bytes(512)
+    ('118.6 GB', '942.1 MB', '512 B')
+    >>> format_bytes(None)
+    ''
+    """
+    if value is None:
+        return ""
+    unit, size = byte_unit(value)
+    return f"{value:,.0f} B" if size == 1.0 else f"{value / size:,.1f} {unit}"
+
+
+def cell_text(value: object) -> str:
+    """A table cell as text: thousands separators, two decimals, UTC times to the minute.
+
+    Examples
+    --------
+    >>> cell_text(1234), cell_text(0.5), cell_text(None), cell_text("github.com")
+    ('1,234', '0.50', '', 'github.com')
+    """
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return str(value)
+
+
+def _numeric(frame: pl.DataFrame) -> list[bool]:
+    """Which columns hold numbers (right-aligned in text), formatted sizes and shares too."""
+    flags = []
+    for name, dtype in frame.schema.items():
+        if dtype.is_numeric():
+            flags.append(True)
+        elif dtype == pl.String and frame.height:
+            values = frame.get_column(name).drop_nulls()
+            flags.append(
+                values.len() > 0
+                and bool(values.str.contains(r"^-?[\d,.]+ ?(B|KB|MB|GB|TB|%)$").all())
+            )
+        else:
+            flags.append(False)
+    return flags
+
+
+def text_table(frame: pl.DataFrame, *, indent: str = "  ") -> list[str]:
+    """Lines of a fixed-width text table, cells written by :func:`cell_text`.
+
+    Numbers are aligned right, text left.
+
+    Examples
+    --------
+    >>> print("\\n".join(text_table(pl.DataFrame({"ip": ["10.0.0.4"], "records": [1234]}))))
+      ip        records
+      10.0.0.4    1,234
+    """
+    numeric = _numeric(frame)
+    cells = [[cell_text(v) for v in row] for row in frame.iter_rows()]
+    widths = [
+        max(len(name), *(len(row[i]) for row in cells)) if cells else len(name)
+        for i, name in enumerate(frame.columns)
+    ]
+
+    def line(values: list[str]) -> str:
+        parts = [
+            v.rjust(w) if right else v.ljust(w)
+            for v, w, right in zip(values, widths, numeric, strict=True)
+        ]
+        return (indent + "  ".join(parts)).rstrip()
+
+    return [line(list(frame.columns)), *(line(row) for row in cells)]
 
 
 def frame_to_html(frame: pl.DataFrame, *, max_rows: int = 20, caption: str = "") -> str:
     """Render a small frame as an HTML table (escaped), for widgets and reports.
+
+    Cells are written by :func:`cell_text`.
 
     Parameters
     ----------
@@ -43,7 +166,7 @@ def frame_to_html(frame: pl.DataFrame, *, max_rows: int = 20, caption: str = "")
     head = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
     body = []
     for row in frame.head(max_rows).iter_rows():
-        cells = "".join(f"<td>{html.escape(_cell_text(v))}</td>" for v in row)
+        cells = "".join(f"<td>{html.escape(cell_text(v))}</td>" for v in row)
         body.append(f"<tr>{cells}</tr>")
     more = (
         f"<tr><td colspan={len(frame.columns)}>... {frame.height - max_rows} more rows</td></tr>"
@@ -56,16 +179,3 @@ def frame_to_html(frame: pl.DataFrame, *, max_rows: int = 20, caption: str = "")
         f'<table class="natlens-table" style="white-space:nowrap">{cap}'
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}{more}</tbody></table></div>"
     )
-
-
-def _cell_text(value: object) -> str:
-    """A cell as text: thousands separators, two decimals, times to the minute, None empty."""
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:,.2f}"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
-    return str(value)

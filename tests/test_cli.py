@@ -5,38 +5,85 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 from flowlog_formats import write_pt1h
 from test_loaders import SMALL
 
+import natlens
 from natlens._cli import main
 
 
-def test_triage_of_the_samples_names_the_planted_spike(
+def test_triage_of_the_samples_opens_with_health_and_names_the_planted_events(
     capsys: pytest.CaptureFixture[str], answer_key: dict[str, Any]
 ) -> None:
+    # no source: the shipped week with its metrics and side files
     assert main(["triage"]) == 0
     out = capsys.readouterr().out
+    assert out.index("== Health ==") < out.index("== Usage ==")
+    snat = next(e for e in answer_key["events"] if e["kind"] == "snat_exhaustion")
+    health = out.split("== Health ==")[1].split("== Usage ==")[0].replace("\n    ", " ")
+    assert (
+        f"[PROBLEM] {snat['gateway']}: {snat['numbers']['snat_failed_total']:,} SNAT connection "
+        f"failures in {snat['numbers']['minutes_with_failed']} minute(s)"
+    ) in health
     spike = next(e for e in answer_key["events"] if e["kind"] == "billing_spike")
-    talkers = out.split("Top 5 talkers")[1].splitlines()
-    assert talkers[2].split()[0] == spike["vm_ip"], "the uploading VM tops the talkers"
-    assert f"{answer_key['dataset']['records']:,} records" in out
-    spikes = out.split("Traffic spikes")[1]
+    talkers = out.split("Top 5 sources by traffic (bytes sent + received):\n")[1].splitlines()
+    assert talkers[1].split()[:2] == [spike["vm_name"], spike["vm_ip"]], "the uploader tops them"
+    assert f"{answer_key['dataset']['records']:,} flow records" in out
+    spikes = out.split("Spikes: runs of hours")[1]
     assert spike["start"][:10] in spikes
+    assert "github.com (140.82.121.4)" in health  # hostnames label destinations
 
 
-def test_triage_reports_skipped_records(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_triage_metrics_flag_on_sample_files(
+    samples: natlens.SampleData, capsys: pytest.CaptureFixture[str], answer_key: dict[str, Any]
+) -> None:
+    flowlogs, metrics = str(samples.flowlogs), str(samples.metrics)
+    assert main(["triage", flowlogs, "-n", "2"]) == 0
+    plain = capsys.readouterr().out
+    assert "[unknown] Gateway health not checked: no gateway metrics given" in plain
+    assert "Top 2 sources" in plain
+    assert main(["triage", flowlogs, "--metrics", metrics, "-n", "2", "--currency", "EUR"]) == 0
+    out = capsys.readouterr().out.replace("\n    ", " ")
+    snat = next(e for e in answer_key["events"] if e["kind"] == "snat_exhaustion")
+    assert f"{snat['numbers']['snat_failed_total']:,} SNAT connection failures" in out
+    assert "costs 29.43 EUR at 0.045 EUR/GB" in out
+
+
+def test_triage_reports_skipped_records_the_command_line_way(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = write_pt1h(SMALL, tmp_path / "PT1H.json")
     path.write_bytes(path.read_bytes()[:-5])
     assert main(["triage", str(path)]) == 0
-    out = capsys.readouterr().out
-    assert "3 records" in out
-    assert "skipped 1 bad records" in out
+    captured = capsys.readouterr()
+    assert "3 flow records" in captured.out
+    assert "Skipped 1 bad record(s), not counted above:" in captured.out
+    err = captured.err.splitlines()
+    assert err[0] == "natlens triage: skipped 1 bad record(s):"
+    assert err[1].startswith(f"  {path}:4: ")  # file and line
+    assert "natlens.LoadReport" not in captured.out + captured.err
+    problems = tmp_path / "problems.csv"
+    assert main(["triage", str(path), "--problems", str(problems)]) == 0
+    assert f"all 1 written to {problems}" in capsys.readouterr().err
+    rows = pl.read_csv(problems)
+    assert rows.columns == ["file", "line", "reason"]
+    assert rows.select("file", "line").rows() == [(str(path), 4)]
 
 
-def test_triage_names_a_missing_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_triage_names_a_missing_path_and_bad_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["triage", str(tmp_path / "nowhere")]) == 2
     assert "no such file or directory" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["triage", "-n", "0"])
+    assert "argument -n: must be at least 1, got '0'" in capsys.readouterr().err
+    assert main(["triage", "--metrics", str(tmp_path / "m.csv")]) == 2
+    assert f"natlens triage: metrics file not found: {tmp_path / 'm.csv'}" in (
+        capsys.readouterr().err
+    )
 
 
 # -- natlens lab: the command line it runs, without starting JupyterLab -----------------------

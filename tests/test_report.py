@@ -22,6 +22,7 @@ import pytest
 import natlens
 from natlens._cli import main
 from natlens._lab import lab_command, notebooks_dir
+from natlens._report import render_report
 
 # -- natlens report ----------------------------------------------------------------------
 
@@ -35,6 +36,8 @@ def full_report(samples: natlens.SampleData, tmp_path_factory: pytest.TempPathFa
             str(samples.flowlogs),
             "-o",
             str(out),
+            "--metrics",
+            str(samples.metrics),
             "--inventory",
             str(samples.inventory),
             "--allowlist",
@@ -53,6 +56,15 @@ def full_report(samples: natlens.SampleData, tmp_path_factory: pytest.TempPathFa
     return out.read_text(encoding="utf-8")
 
 
+def _section(page: str, heading: str) -> str:
+    return page.split(f"<h2>{heading}</h2>")[1].split("<h2>", maxsplit=1)[0]
+
+
+def _rows(section: str, caption: str) -> list[list[str]]:
+    table = section.split(f"<caption>{caption}")[1].split("</table>", maxsplit=1)[0]
+    return [row.split("</td><td>") for row in re.findall(r"<tr><td>(.*?)</td></tr>", table)]
+
+
 def test_report_is_self_contained(full_report: str) -> None:
     assert full_report.startswith("<!DOCTYPE html>")
     assert "<script" not in full_report
@@ -60,42 +72,69 @@ def test_report_is_self_contained(full_report: str) -> None:
     # The only URLs are the SVG namespaces, never a CDN.
     urls = set(re.findall(r"https?://[^\s\"'<>)]+", full_report))
     assert urls <= {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}, urls
-    assert full_report.count("<svg") == 7
+    # health (SNAT failures, availability), usage (traffic, top sources, heatmap), cost,
+    # spikes, drops, allowlist violations
+    assert full_report.count("<svg") == 9
     assert "<title>Fabrikam &lt;week&gt;</title>" in full_report
+    assert full_report.count("<style>") == 1
 
 
-def test_report_sections_show_the_planted_events(
-    full_report: str,
+def test_report_opens_with_health_and_the_planted_snat_exhaustion(
+    full_report: str, answer_key: dict[str, Any]
 ) -> None:
-    for heading in ("Usage", "Spikes and cost", "Dropped packets", "Compliance"):
-        assert f"<h2>{heading}</h2>" in full_report
-    # Usage and spike: the bulk upload by vm-data-04 to Storage.WestEurope.
-    assert "<td>vm-data-04</td><td>10.10.3.7</td>" in full_report
-    assert "<td>20.60.26.45</td><td>Storage.WestEurope</td>" in full_report
-    assert "2026-11-10 14:00" in full_report
+    headings = re.findall(r"<h2>(.*?)</h2>", full_report)
+    assert headings == ["Health", "Usage", "Spikes and cost", "Dropped packets", "Compliance"]
+    snat = next(e for e in answer_key["events"] if e["kind"] == "snat_exhaustion")
+    health = _section(full_report, "Health")
+    numbers = snat["numbers"]
+    start, end = (dt.datetime.fromisoformat(snat[k]) for k in ("start", "end"))
+    when = "%Y-%m-%d %H:%M"
+    sentence = (
+        f"{snat['gateway']}: {numbers['snat_failed_total']:,} SNAT connection failures in "
+        f"{numbers['minutes_with_failed']} minute(s) from {start:{when}} to {end:{when}} UTC"
+    )
+    assert f'<p class="natlens-problem">{sentence}' in health
+    assert "Failed SNAT connections (UTC)" in health  # its chart
+    gateways = {row[0]: row for row in _rows(health, "Gateway metrics")}
+    assert gateways[snat["gateway"]][4] == f"{numbers['snat_failed_total']:,}"
+    # the flow log's drops are part of health too, named by VM and hostname
+    assert "the most on vm-build-10 (10.20.1.13) -&gt; github.com (140.82.121.4)" in health
+
+
+def test_report_sections_show_the_planted_events(full_report: str) -> None:
+    usage = _section(full_report, "Usage")
+    # Usage and spike: the bulk upload by vm-data-04 to Storage.WestEurope, ranked by
+    # bytes both ways, sizes in readable units.
+    assert "Top 10 sources by traffic (bytes sent + received)" in usage
+    first = _rows(usage, "Top 10 sources")[0]
+    assert first[:3] == ["vm-data-04", "10.10.3.7", "123.7 GB"]
+    destinations = {r[0]: r[1] for r in _rows(usage, "Top 10 destinations")}
+    assert destinations["20.60.26.45"] == "Storage.WestEurope"
+    assert destinations["140.82.121.4"] == "github.com"  # --hostnames labels destinations
     # Drops: the github.com connection of vm-build-10.
-    assert "<td>vm-build-10</td><td>10.20.1.13</td><td>140.82.121.4</td><td>81,443</td>" in (
-        full_report
-    )
-    # Compliance: the two unapproved destinations, the beacon, the exfiltration.
-    assert "2 source/destination pair(s) reach destinations not on the allowlist" in full_report
+    drops = _rows(_section(full_report, "Dropped packets"), "Pairs with dropped packets")
+    assert drops[0][:5] == ["vm-build-10", "10.20.1.13", "140.82.121.4", "github.com", "81,443"]
+    # Compliance: the two unapproved destinations, the beacon, the exfiltration, the new one.
+    compliance = _section(full_report, "Compliance")
+    assert "2 source/destination pair(s) reach destinations not on the allowlist" in compliance
     for ip in ("203.0.113.45", "198.51.100.23", "34.249.67.219"):
-        assert f"<td>{ip}</td>" in full_report
-    assert "<td>vm-corp-04</td><td>10.20.3.7</td><td>198.51.100.23</td><td>1,689</td>" in (
-        full_report
-    )
+        assert f"<td>{ip}</td>" in compliance
+    beacon = _rows(compliance, "Beacon candidates")[0]
+    assert beacon[:4] == ["vm-corp-04", "10.20.3.7", "198.51.100.23", ""]
+    assert beacon[4] == "1,689"
+    new = _rows(compliance, "Destinations first seen since 2026-11-14 00:00 UTC")
+    assert {r[1] for r in new} == {"api.honeycomb.io"}
 
 
 def test_report_shows_spikes_as_events_from_find_spikes(
     full_report: str, sample_flows: pl.DataFrame, answer_key: dict[str, Any]
 ) -> None:
     spike = next(e for e in answer_key["events"] if e["kind"] == "billing_spike")
-    section = full_report.split("<h2>Spikes and cost</h2>")[1].split("<h2>", maxsplit=1)[0]
-    table = section.split("<caption>Spikes: runs of hours")[1].split("</table>")[0]
-    rows = re.findall(r"<tr><td>(.*?)</td></tr>", table)
+    section = _section(full_report, "Spikes and cost")
+    rows = _rows(section, "Spikes: runs of hours")
     events = natlens.find_spikes(sample_flows, price_per_gb=0.045, currency="USD")
     assert len(rows) == events.height  # one row per event, not per hour
-    cells = rows[0].split("</td><td>")
+    cells = rows[0]
     # The planted upload (13:12-18:42) is the first row: one event over the hours it
     # touches (13:00-19:00), its peak hour.
     start = dt.datetime.fromisoformat(spike["start"]).replace(minute=0)
@@ -104,42 +143,44 @@ def test_report_shows_spikes_as_events_from_find_spikes(
     when = "%Y-%m-%d %H:%M"
     hours = str((end - start) // dt.timedelta(hours=1))
     assert cells[:4] == [f"{start:{when}}", f"{end:{when}}", hours, f"{peak:{when}}"]
-    assert float(cells[4]) == pytest.approx(spike["numbers"]["peak_hour_org_gb"], abs=0.05)
-    assert float(cells[7]) == pytest.approx(events.item(0, "extra_cost"), abs=0.005)
+    assert cells[4] == f"{spike['numbers']['peak_hour_org_gb']:.1f} GB"
+    assert cells[7] == f"{events.item(0, 'extra_cost'):.2f} USD"
     # The whole event window is explained, not just its peak hour.
-    assert f"What the largest spike, {start:{when}} to {end:{when}} UTC" in section
-    explained = section.split("carried beyond the usual</caption>")[1]
-    first = re.search(r"<tbody><tr><td>(.*?)</td></tr>", explained)
-    assert first is not None
-    assert first.group(1).split("</td><td>")[:4] == [
+    explained = _rows(section, f"What the largest spike, {start:{when}} to {end:{when}} UTC")
+    assert explained[0][:4] == [
         spike["vm_name"],
         spike["vm_ip"],
         spike["destination_ips"][0],
         spike["destination_label"],
     ]
-    # The chart shades the event windows.
+    # The cost chart and the chart that shades the event windows.
     assert section.count("<svg") == 2
 
 
 def test_report_cost_matches_the_analysis(full_report: str, sample_flows: pl.DataFrame) -> None:
-    total = re.search(r"<b>([\d,.]+) USD</b> for the period", full_report)
+    total = re.search(r"Data processing at 0.045 USD/GB: ([\d,.]+) USD for the period", full_report)
     assert total is not None
     expected = natlens.cost(sample_flows, price_per_gb=0.045, currency="USD").item(0, "cost")
-    assert float(total.group(1).replace(",", "")) == pytest.approx(expected, abs=0.01)
+    assert float(total.group(1).replace(",", "")) == pytest.approx(expected, abs=0.005)
 
 
-def test_report_without_allowlist_on_a_short_window(
+def test_report_without_side_inputs_says_what_was_not_checked(
     sample_flows: pl.DataFrame, tmp_path: Path
 ) -> None:
-    day = sample_flows.filter(pl.col("time").dt.date() == pl.date(2026, 11, 12))
-    out = natlens.write_report(day, tmp_path / "sub" / "day.html")
+    days = sample_flows.filter(pl.col("time") < dt.datetime(2026, 11, 11, tzinfo=dt.UTC))
+    out = natlens.write_report(natlens.summarize(days), tmp_path / "sub" / "days.html")
     text = out.read_text()
+    assert '<p class="natlens-unknown">Gateway health not checked: no gateway metrics' in text
     assert "No allowlist given: compliance not checked." in text
-    assert "Spike detection needs at least two days of data." in text
-    assert "<td>140.82.121.4</td>" in text
+    assert "New destinations need at least three days of data." in text
+    assert "<td>140.82.121.4</td><td>35.9" not in text  # no labels without side inputs
+    day = sample_flows.filter(pl.col("time").dt.date() == pl.date(2026, 11, 12))
+    page = render_report(natlens.summarize(day), charts=False)
+    assert "Spike detection needs at least two days of data." in page
+    assert "<td>140.82.121.4</td>" in page
 
 
-def test_report_errors_name_the_problem(
+def test_report_errors_speak_command_line(
     samples: natlens.SampleData, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     missing = tmp_path / "nope"
@@ -159,12 +200,16 @@ def test_report_errors_name_the_problem(
     )
     assert code == 2
     err = capsys.readouterr().err
-    assert "natlens report:" in err
-    assert "github.com" in err
-    assert "resolver" in err
+    assert err.startswith("natlens report: ")
+    assert "'github.com' is a hostname; pass --hostnames FILE" in err
+    assert "resolver" not in err
+    assert "natlens.read_hostnames" not in err
     assert not (tmp_path / "r.html").exists()
+    with pytest.raises(SystemExit):
+        main(["report", str(samples.flowlogs), "--price-per-gb", "-1"])
+    assert "--price-per-gb: must be a number of at least 0, got '-1'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="no flow records"):
-        natlens.write_report(pl.DataFrame(schema=natlens.FLOW_SCHEMA), tmp_path / "e.html")
+        natlens.summarize(pl.DataFrame(schema=natlens.FLOW_SCHEMA))
 
 
 # -- natlens lab -------------------------------------------------------------------------
