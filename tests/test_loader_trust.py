@@ -353,6 +353,17 @@ def test_a_torn_last_line_costs_that_line_on_the_fast_path(
     ]
 
 
+def test_a_torn_last_line_after_blank_lines_has_its_own_number(tmp_path: Path) -> None:
+    path = write_pt1h(CLEAN, tmp_path / "PT1H.json")
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0], "", "  ", *lines[1:]])[:-30])
+    flows, report = read(path)
+    assert_frame_equal(flows, CLEAN.head(CLEAN.height - 1))
+    assert [(p.line, p.reason.split(" (")[0]) for p in report.problems] == [
+        (CLEAN.height + 2, "incomplete last line")
+    ]
+
+
 def test_lines_are_numbered_right_around_blank_lines(tmp_path: Path) -> None:
     path = write_pt1h(CLEAN, tmp_path / "PT1H.json")
     lines = path.read_text().splitlines()
