@@ -70,12 +70,17 @@ def _chart_bundle(spec: dict[str, Any], **metadata: Any) -> dict[str, Any]:
         chart=alt.Chart.from_dict(spec), embed_options=metadata.get("embed_options")
     )
     bundle = _bundle_data(live._repr_mimebundle_())
-    bundle.update(
-        spec_to_mimebundle(
+    bundle["text/plain"] = f"natlens chart: {_chart_title(spec)}"
+    try:
+        static = spec_to_mimebundle(
             spec, format="svg", mode="vega-lite", vegalite_version=alt.VEGALITE_VERSION
         )
-    )
-    bundle["text/plain"] = f"natlens chart: {_chart_title(spec)}"
+    except ValueError as error:
+        # The live chart may still draw; say why there is no picture instead of failing.
+        first = str(error).strip().splitlines()[-1]
+        bundle["text/plain"] += f" (no static picture: vl-convert failed: {first})"
+    else:
+        bundle.update(static)
     return bundle
 
 

@@ -59,14 +59,41 @@ def test_stored_without_outputs(path: Path) -> None:
             assert cell.execution_count is None, f"{_id(path)} cell {index} has a count"
 
 
+IPV4 = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b")
+DATE = re.compile(r"\b20\d\d-\d\d-\d\d")
+NAMED = re.compile(r"github\.com|npmjs|vm-[a-z]+-\d|Storage\.WestEurope|Fabrikam")
+
+
 @pytest.mark.parametrize("name", MAIN)
-def test_one_clearly_marked_live_cell_off_by_default(name: str) -> None:
+def test_one_cell_switches_to_your_data(name: str) -> None:
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    live = [c for c in nb.cells if c.cell_type == "code" and "LIVE AZURE DATA" in c.source]
-    assert len(live) == 1, f"{name}: expected exactly one LIVE AZURE DATA cell"
-    assert "LIVE = False" in live[0].source
-    others = [c for c in nb.cells if c.cell_type == "code" and c is not live[0]]
-    assert not any("read_log_analytics" in c.source for c in others)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    (data,) = [c for c in code if "YOUR DATA" in c.source]
+    # Samples by default; a folder, a sync cache or Log Analytics by changing one value.
+    assert 'DATA = "samples"' in data.source
+    assert "LIVE AZURE DATA" in data.source
+    assert "read_log_analytics(" in data.source
+    assert "read_flowlogs(Path(DATA)" in data.source
+    below = nb.cells[nb.cells.index(data) + 1 :]
+    for cell in code:
+        if cell is not data:
+            for loader in ("read_log_analytics", "sample_data(", "samples."):
+                assert loader not in cell.source, f"{name}: {loader} outside the data cell"
+    # Nothing further down names the sample week's addresses, dates, hosts or VMs: they
+    # follow from the data cell or from the data (verdicts are computed, not typed).
+    for cell in below:
+        text = cell.source
+        if cell.cell_type == "code" and '"notebook":' in text:
+            continue  # the findings the tests compare with the answer key
+        for pattern in (IPV4, DATE, NAMED):
+            found = pattern.findall(text)
+            assert not found, f"{name}: {found} in {cell.cell_type} cell {text[:80]!r}"
+
+
+@pytest.mark.parametrize("path", ALL, ids=_id)
+def test_cites_the_projects_or_microsofts_docs(path: Path) -> None:
+    text = path.read_text()
+    assert "domain.md" not in text, "a file that is not in the project"
 
 
 def _run(path: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> nbformat.NotebookNode:
@@ -74,10 +101,12 @@ def _run(path: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> nbformat
     bindir = str(Path(sys.executable).parent)
     monkeypatch.setenv("PATH", bindir + os.pathsep + os.environ.get("PATH", ""))
     nb = nbformat.read(path, as_version=4)
+    # Widget state is not stored, as JupyterLab saves a notebook by default.
     client = NotebookClient(
         nb,
         timeout=240,
         kernel_name="python3",
+        store_widget_state=False,
         resources={"metadata": {"path": str(workdir)}},
     )
     client.execute()
@@ -102,6 +131,32 @@ def _findings(nb: nbformat.NotebookNode, name: str) -> dict[str, Any]:
     raise AssertionError(f"{name}: no findings printed")
 
 
+STATIC = ("image/svg+xml", "image/png")
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+def _exported(nb: nbformat.NotebookNode, name: str) -> str:
+    """Export an executed notebook to HTML as it is shared; check it reads without widgets."""
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(nb)  # type: ignore[no-untyped-call]
+    assert len(body) < 1_000_000, f"{name}: exported HTML is {len(body):,} bytes"
+    assert "JupyterChart object at" not in body
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        shown = [o.get("data", {}) for o in cell.outputs if o.get("data")]
+        for data in shown:
+            # Every live widget carries a static rendering a browser shows without it.
+            if WIDGET in data:
+                assert any(k in data for k in (*STATIC, "text/html")), f"{name} cell {index}"
+        if re.search(r"^nc\.chart_\w+\(", cell.source, re.MULTILINE):
+            assert any(k in data for data in shown for k in STATIC), f"{name} cell {index}"
+    charts = sum(1 for c in nb.cells if re.search(r"^nc\.chart_", c.source, re.MULTILINE))
+    assert body.count("<svg") + body.count("image/png") >= charts
+    return body
+
+
 @pytest.fixture(scope="module")
 def events(answer_key: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {e["kind"]: e for e in answer_key["events"]}
@@ -112,6 +167,7 @@ def test_01_troubleshoot_outbound(
 ) -> None:
     nb = _run(NOTEBOOKS / MAIN[0], tmp_path, monkeypatch)
     found = _findings(nb, MAIN[0])
+    _exported(nb, MAIN[0])
     github = events["github_dropped_packets"]
     assert found["github_verdict"] == "rate_limited"
     assert found["github_drops_vm"] == github["vm_ip"]
@@ -137,11 +193,16 @@ def test_02_usage_analytics(
     events: dict[str, dict[str, Any]],
     answer_key: dict[str, Any],
 ) -> None:
-    found = _findings(_run(NOTEBOOKS / MAIN[1], tmp_path, monkeypatch), MAIN[1])
+    nb = _run(NOTEBOOKS / MAIN[1], tmp_path, monkeypatch)
+    found = _findings(nb, MAIN[1])
+    body = _exported(nb, MAIN[1])
+    # Tables read in units, not 118616767058 or 0.189142.
+    assert re.search(r"<td>[\d.]+ GB</td>", body)
+    assert re.search(r"<td>[\d.]+ %</td>", body)
     spike = events["billing_spike"]
     assert found["top_vm"] == spike["vm_name"]
     assert found["top_vm_ip"] == spike["vm_ip"]
-    assert found["top_service_tag"] == spike["destination_label"]
+    assert found["top_destination_service_tag"] == spike["destination_label"]
     public = sorted(ip for g in answer_key["dataset"]["gateways"] for ip in g["public_ips"])
     assert found["nat_ips"] == public
     assert found["busiest_day"] == spike["start"][:10]
@@ -153,6 +214,7 @@ def test_03_billing_spike(
 ) -> None:
     nb = _run(NOTEBOOKS / MAIN[2], tmp_path, monkeypatch)
     found = _findings(nb, MAIN[2])
+    _exported(nb, MAIN[2])
     spike = events["billing_spike"]
     assert found["spike_day"] == spike["start"][:10]
     # The largest spike is the whole upload as one event: the hours it touches.
@@ -195,6 +257,7 @@ def test_04_security_audit(
     workdir.mkdir()
     nb = _run(NOTEBOOKS / MAIN[3], workdir, monkeypatch)
     found = _findings(nb, MAIN[3])
+    _exported(nb, MAIN[3])
     assert found["unapproved_destinations"] == sorted(answer_key["unapproved_destinations"])
     assert found["new_destinations"] == sorted(answer_key["new_destinations_last_two_days"])
     beacon, upload = events["beacon"], events["unapproved_destination"]
@@ -225,3 +288,44 @@ def test_workshop(name: str, verdict: str, tmp_path: Path, monkeypatch: pytest.M
     assert found["notebook"] == f"workshop-{name}"
     assert len(found["results"]) >= 6
     assert set(found["results"].values()) == {verdict}, found["results"]
+
+
+def _check_cell(name: str) -> str:
+    nb = nbformat.read(NOTEBOOKS / "workshop" / f"{name}.ipynb", as_version=4)
+    return str(nb.cells[-1].source)
+
+
+@pytest.mark.parametrize("name", ["exercises", "solutions"])
+def test_workshop_does_not_show_the_answers(name: str, answer_key: dict[str, Any]) -> None:
+    text = (NOTEBOOKS / "workshop" / f"{name}.ipynb").read_text()
+    assert "answer_key" not in text
+    check = _check_cell(name)
+    events = {e["kind"]: e for e in answer_key["events"]}
+    for answer in (
+        events["billing_spike"]["vm_name"],
+        events["beacon"]["vm_name"],
+        events["github_dropped_packets"]["vm_ip"],
+        "snat_exhaustion",
+        *answer_key["unapproved_destinations"],
+    ):
+        assert answer not in check, f"{answer!r} in plain view"
+
+
+def test_workshop_check_gives_hints(
+    answer_key: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Run the check cell alone: one right answer, one wrong, the rest unanswered.
+    events = {e["kind"]: e for e in answer_key["events"]}
+    namespace: dict[str, Any] = {
+        "json": json,
+        "NOTEBOOK": "workshop-exercises",
+        "answer_top_vm": events["billing_spike"]["vm_name"].upper(),
+        "answer_beacon_vm": "vm-nobody-01",
+    }
+    exec(_check_cell("exercises"), namespace)
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["results"]["answer_top_vm"] == "correct"
+    assert shown["results"]["answer_beacon_vm"] == "not quite"
+    assert "find_beacons" in shown["hints"]["answer_beacon_vm"]
+    assert shown["results"]["answer_npm_verdict"] == "not answered yet"
+    assert set(shown["hints"]) == {"answer_beacon_vm"}
