@@ -47,6 +47,8 @@ from urllib.parse import urlsplit
 
 from natlens._files import FlowLogWarning, LoadReport, Problem
 from natlens._schema import empty_flows
+from natlens._typing import PathLike, Targets, TimeLike
+from natlens.azure._kql import range_bounds
 
 __all__ = ["FLOW_CONTAINER", "SyncReport", "sync_blobs"]
 
@@ -294,14 +296,24 @@ def _container(
     return service.get_container_client(container), label
 
 
-def _hours(since: datetime, until: datetime) -> list[datetime]:
-    """Hour folders that can hold records timed in ``[since, until)``.
+def _names(values: Targets | None, argument: str) -> list[str] | None:
+    """One name or many as a list (None: no filter); an empty filter is an error."""
+    if values is None:
+        return None
+    names = [values] if isinstance(values, str) else list(values)
+    if not names:
+        raise ValueError(f"{argument} is empty; pass None for no filter")
+    return names
+
+
+def _hours(start: datetime, end: datetime) -> list[datetime]:
+    """Hour folders that can hold records timed in ``[start, end)``.
 
     Records are filed by receive time, a few minutes after their own time: the hour after
     the range is listed too.
     """
-    first = since.replace(minute=0, second=0, microsecond=0)
-    last = (until - timedelta(microseconds=1)).replace(minute=0, second=0, microsecond=0)
+    first = start.replace(minute=0, second=0, microsecond=0)
+    last = (end - timedelta(microseconds=1)).replace(minute=0, second=0, microsecond=0)
     hours = []
     hour = first
     while hour <= last + timedelta(hours=1):
@@ -558,16 +570,16 @@ class _Done:
 
 
 def sync_blobs(
-    cache_dir: str | os.PathLike[str],
-    since: datetime,
-    until: datetime | None = None,
+    cache_dir: PathLike,
+    start: TimeLike,
+    end: TimeLike | None = None,
     *,
     account_url: str | None = None,
     connection_string: str | None = None,
     credential: Any = None,
     container: str = FLOW_CONTAINER,
-    gateways: Sequence[str] | None = None,
-    subscriptions: Sequence[str] | None = None,
+    gateways: Targets | None = None,
+    subscriptions: str | Sequence[str] | None = None,
     max_workers: int = 8,
     retry_total: int = 8,
     retry_backoff: int = 2,
@@ -592,9 +604,9 @@ def sync_blobs(
     ----------
     cache_dir
         The cache; created if missing. One sync at a time per cache.
-    since, until
-        Timezone-aware range of record times; ``until`` defaults to now. Blobs are
-        filed by receive time, so the hour after ``until`` is listed too, and the store
+    start, end
+        The range of record times (naive is UTC); ``end`` defaults to now. Blobs are
+        filed by receive time, so the hour after ``end`` is listed too, and the store
         keeps every record of the blobs fetched (filter when scanning).
     account_url
         ``https://<account>.blob.core.windows.net`` (a SAS may be in its query string).
@@ -653,14 +665,9 @@ def sync_blobs(
 
     import natlens
 
-    if until is None:
-        until = datetime.now(UTC)
-    for argument, value in (("since", since), ("until", until)):
-        if not isinstance(value, datetime) or value.tzinfo is None:
-            raise ValueError(f"{argument} must be a timezone-aware datetime, got {value!r}")
-    since, until = since.astimezone(UTC), until.astimezone(UTC)
-    if until <= since:
-        raise ValueError(f"until ({until.isoformat()}) must be after since ({since.isoformat()})")
+    low, high = range_bounds(start, datetime.now(UTC) if end is None else end)
+    gateways = _names(gateways, "gateways")
+    subscriptions = _names(subscriptions, "subscriptions")
     if max_workers < 1:
         raise ValueError(f"max_workers={max_workers} must be at least 1")
     root = Path(cache_dir).expanduser()
@@ -698,7 +705,7 @@ def sync_blobs(
             hour_prefixes = [
                 f"{g}y={h:%Y}/m={h:%m}/d={h:%d}/h={h:%H}/"
                 for g in prefixes
-                for h in _hours(since, until)
+                for h in _hours(low, high)
             ]
             report.prefixes_listed = len(hour_prefixes)
             listed = [
@@ -912,66 +919,3 @@ def _download(client: Any, job: _Job, path: Path, partial: Path) -> tuple[int, i
     path.parent.mkdir(parents=True, exist_ok=True)
     os.replace(temporary, path)
     return got, kept, _etag(stream.properties.etag), int(stream.size), job.kind
-
-
-def _parse_when(text: str, argument: str, now: datetime) -> datetime:
-    span = text.strip().lower()
-    if span and span[:-1].isdigit() and span[-1] in "mhd":
-        unit = {"m": "minutes", "h": "hours", "d": "days"}[span[-1]]
-        return now - timedelta(**{unit: int(span[:-1])})
-    try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ValueError(
-            f"{argument} {text!r} is neither an ISO time (2025-11-04T10:00) nor a span (6h, 7d)"
-        ) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
-def run_sync(args: Any) -> int:
-    """The ``natlens sync`` command: parse the arguments, sync, print the report.
-
-    Exit status 0 when every blob in range is stored (bad records are listed, the rest
-    kept), 1 when a blob could not be stored or the service refused, 2 for bad
-    arguments or no credential.
-    """
-    import sys
-
-    now = datetime.now(UTC)
-    connection_string = args.connection_string
-    try:
-        since = _parse_when(args.since, "--since", now)
-        until = None if args.until is None else _parse_when(args.until, "--until", now)
-        if connection_string is None and args.account_url is None:
-            connection_string = os.environ.get("AZURE_STORAGE_CONNECTION_STRING") or None
-            if connection_string is None:
-                raise ValueError(
-                    "pass --account-url or --connection-string "
-                    "(or set AZURE_STORAGE_CONNECTION_STRING)"
-                )
-        report = sync_blobs(
-            args.cache,
-            since,
-            until,
-            account_url=args.account_url,
-            connection_string=connection_string,
-            container=args.container,
-            gateways=args.gateway,
-            subscriptions=args.subscription,
-            max_workers=args.workers,
-            progress=False if args.no_progress else None,
-        )
-    except (ValueError, RuntimeError, OSError) as exc:
-        print(f"natlens sync: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:
-        from azure.core.exceptions import AzureError
-
-        if not isinstance(exc, AzureError):
-            raise
-        # The SDK's message names the request, never the key or the SAS signature.
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"natlens sync: {type(exc).__name__}: {message}", file=sys.stderr)
-        return 1
-    print(report)
-    return 1 if report.failed else 0

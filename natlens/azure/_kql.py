@@ -9,13 +9,15 @@ of them two ways.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from natlens._fields import field_map
-from natlens._schema import COUNTER_COLUMNS, FLOW_SCHEMA, canonical_ip
+from natlens._schema import COUNTER_COLUMNS, FLOW_SCHEMA
+from natlens._time import time_bound, time_range
+from natlens._typing import Targets, TimeLike
+from natlens.azure._options import QueryOptions, check_name, ip_spellings, parse_grain
 
 __all__ = [
     "FLOW_TABLES",
@@ -27,6 +29,7 @@ __all__ = [
     "kql_string",
     "kql_timespan",
     "parse_grain",
+    "range_bounds",
     "schema_query",
 ]
 
@@ -48,8 +51,6 @@ DOCUMENTED_COLUMNS: tuple[str, ...] = (
     "BytesReceived",
     "_ResourceId",
 )
-
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def kql_string(value: str) -> str:
@@ -86,51 +87,21 @@ def kql_string(value: str) -> str:
     return "".join(out)
 
 
-def _utc(value: datetime, argument: str) -> datetime:
-    if not isinstance(value, datetime):
-        raise TypeError(f"{argument} must be a datetime, got {type(value).__name__}")
-    if value.tzinfo is None:
-        raise ValueError(f"{argument} must be timezone-aware (UTC), got naive {value.isoformat()}")
-    return value.astimezone(UTC)
-
-
-def kql_datetime(value: datetime, argument: str = "time") -> str:
-    """Return a KQL ``datetime(...)`` literal for a timezone-aware ``value``.
+def kql_datetime(value: TimeLike, argument: str = "time") -> str:
+    """Return a KQL ``datetime(...)`` literal for ``value`` (a naive value is UTC).
 
     Examples
     --------
     >>> from datetime import datetime, UTC
     >>> kql_datetime(datetime(2025, 11, 4, 10, 1, tzinfo=UTC))
     'datetime(2025-11-04T10:01:00.000000Z)'
+    >>> kql_datetime("2025-11-04T10:01")
+    'datetime(2025-11-04T10:01:00.000000Z)'
     """
-    return "datetime(" + _utc(value, argument).strftime("%Y-%m-%dT%H:%M:%S.%fZ") + ")"
-
-
-_GRAIN = re.compile(r"^\s*(\d+)\s*(d|h|m|min|s)\s*$")
-_GRAIN_UNITS = {"d": "days", "h": "hours", "m": "minutes", "min": "minutes", "s": "seconds"}
-
-
-def parse_grain(grain: str | timedelta, argument: str = "rollup") -> timedelta:
-    """Parse a time grain such as ``"1h"``, ``"15m"``, ``"1d"`` or a ``timedelta``.
-
-    Examples
-    --------
-    >>> parse_grain("15m")
-    datetime.timedelta(seconds=900)
-    """
-    if isinstance(grain, timedelta):
-        value = grain
-    else:
-        match = _GRAIN.match(str(grain))
-        if match is None:
-            raise ValueError(
-                f"{argument}={grain!r} is not a time grain; use e.g. '1m', '15m', '1h', '1d' "
-                "or a datetime.timedelta"
-            )
-        value = timedelta(**{_GRAIN_UNITS[match.group(2)]: int(match.group(1))})
-    if value < timedelta(minutes=1) or value % timedelta(minutes=1):
-        raise ValueError(f"{argument}={grain!r} must be a positive whole number of minutes")
-    return value
+    moment = time_bound(value, argument=argument)
+    if moment is None:
+        raise ValueError(f"{argument}: a time is needed, got None")
+    return "datetime(" + moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ") + ")"
 
 
 def kql_timespan(value: timedelta) -> str:
@@ -161,9 +132,9 @@ class TableColumns:
     columns: Mapping[str, str]
 
     def __post_init__(self) -> None:
-        for name in (self.table, *self.columns.values()):
-            if not _NAME.match(name):
-                raise ValueError(f"{name!r} is not a plain KQL name")
+        check_name(self.table, "table")
+        for name in self.columns.values():
+            check_name(name, "column")
 
 
 def schema_query(table: str = FLOW_TABLES[0]) -> str:
@@ -174,8 +145,7 @@ def schema_query(table: str = FLOW_TABLES[0]) -> str:
     >>> schema_query()
     'NatGatewayFlowlogsV1 | getschema | project ColumnName, ColumnType'
     """
-    if not _NAME.match(table):
-        raise ValueError(f"table={table!r} is not a plain KQL table name")
+    check_name(table, "table")
     return f"{table} | getschema | project ColumnName, ColumnType"
 
 
@@ -227,40 +197,36 @@ def column_map(table: str, schema: Iterable[str]) -> TableColumns:
     return TableColumns(table, mapping)
 
 
-def _ip_values(values: Sequence[str] | str, argument: str) -> list[str]:
-    if isinstance(values, str):
-        values = [values]
-    out: list[str] = []
-    for value in values:
-        try:
-            canonical = canonical_ip(value)
-        except (ValueError, AttributeError):
-            raise ValueError(f"{argument}: {value!r} is not an IP address") from None
-        out.extend(dict.fromkeys([canonical, value.strip()]))
-    if not out:
-        raise ValueError(f"{argument} is empty; pass None for no filter")
-    return out
+def _ip_values(values: Targets, argument: str) -> list[str]:
+    given = [values] if isinstance(values, str) else list(values)
+    out = [text for value in given for text in ip_spellings(value, argument)]
+    return list(dict.fromkeys(out))
 
 
-def _in(column: str, values: Sequence[str]) -> str:
+def _in(column: str, values: Iterable[str]) -> str:
     return f"| where {column} in~ ({', '.join(kql_string(v) for v in values)})"
+
+
+def range_bounds(start: TimeLike, end: TimeLike) -> tuple[datetime, datetime]:
+    """``start`` and ``end`` as UTC datetimes, both given and in order (naive is UTC)."""
+    low, high = time_range(start, end)
+    if low is None or high is None:
+        missing = "start" if low is None else "end"
+        raise ValueError(f"{missing}: a time is needed, got None")
+    return low, high
 
 
 def build_flow_query(
     columns: TableColumns,
-    start: datetime,
-    end: datetime,
+    start: TimeLike,
+    end: TimeLike,
+    options: QueryOptions | None = None,
     *,
-    sources: Sequence[str] | str | None = None,
-    destinations: Sequence[str] | str | None = None,
-    nat_ips: Sequence[str] | str | None = None,
-    gateways: Sequence[str] | str | None = None,
-    rollup: str | timedelta | None = None,
-    plan: str = "analytics",
+    basic: bool = False,
 ) -> str:
     """Build the KQL for the flow records in ``[start, end)``, filtered on the server.
 
-    Without ``rollup`` the query returns one row per record; with a grain it returns
+    Without a ``rollup`` the query returns one row per record; with a grain it returns
     the counters summed per time bin, source, destination, NAT IP and gateway. Either
     way the result columns are named and ordered like :data:`natlens.FLOW_SCHEMA`.
 
@@ -269,16 +235,12 @@ def build_flow_query(
     columns
         The table's real spelling, from :func:`column_map`.
     start, end
-        Timezone-aware bounds; ``start`` is included, ``end`` excluded.
-    sources, destinations, nat_ips
-        IP addresses to keep (any spelling; compared case-insensitively).
-    gateways
-        NAT gateway resource ids, or gateway names (matched against the id's end).
-    rollup
-        A time grain such as ``"1h"`` (see :func:`parse_grain`), or None for raw rows.
-    plan
-        The table's plan. ``"basic"``: the query holds no time filter, as Microsoft
-        requires for Basic-plan tables; the range travels as the request's timespan.
+        Bounds (naive is UTC); ``start`` is included, ``end`` excluded.
+    options
+        The filters and the rollup (:class:`QueryOptions`); default none.
+    basic
+        The table is on the Basic plan: the query holds no time filter, as Microsoft
+        requires; the range travels as the request's timespan.
 
     Examples
     --------
@@ -303,34 +265,29 @@ def build_flow_query(
     ...     cols,
     ...     datetime(2025, 11, 4, tzinfo=UTC),
     ...     datetime(2025, 11, 5, tzinfo=UTC),
-    ...     sources=["10.0.0.4"],
-    ...     rollup="1h",
+    ...     QueryOptions(sources=["2001:DB8::10"], rollup="1h"),
     ... )
     >>> print(q.splitlines()[2])
-    | where SourceIp in~ ("10.0.0.4")
+    | where SourceIp in~ ("2001:db8::10", "2001:DB8::10")
     """
+    options = QueryOptions() if options is None else options
     c = columns.columns
-    t0, t1 = _utc(start, "start"), _utc(end, "end")
-    if t1 <= t0:
-        raise ValueError(f"end ({t1.isoformat()}) must be after start ({t0.isoformat()})")
-    if plan not in ("analytics", "basic"):
-        raise ValueError(f"plan={plan!r} must be 'analytics' or 'basic'")
+    t0, t1 = range_bounds(start, end)
     lines = [columns.table]
-    if plan == "analytics":
+    if not basic:
         lines.append(
             f"| where {c['time']} >= {kql_datetime(t0)} and {c['time']} < {kql_datetime(t1)}"
         )
     for argument, name, values in (
-        ("sources", "source_ip", sources),
-        ("destinations", "destination_ip", destinations),
-        ("nat_ips", "nat_gateway_ip", nat_ips),
+        ("sources", "source_ip", options.sources),
+        ("destinations", "destination_ip", options.destinations),
+        ("nat_ips", "nat_gateway_ip", options.nat_ips),
     ):
         if values is not None:
             lines.append(_in(c[name], _ip_values(values, argument)))
-    if gateways is not None:
+    if options.gateways is not None:
+        gateways = options.gateways
         names = [gateways] if isinstance(gateways, str) else list(gateways)
-        if not names:
-            raise ValueError("gateways is empty; pass None for no filter")
         ids = [g for g in names if "/" in g]
         bare = [g for g in names if "/" not in g]
         tests = []
@@ -342,14 +299,14 @@ def build_flow_query(
         lines.append("| where " + " or ".join(tests))
     keys = ("source_ip", "destination_ip", "nat_gateway_ip")
     time = "['time']"  # a keyword in KQL: bracketed to name a column
-    if rollup is None:
+    if options.rollup is None:
         projected = [f"{time} = {c['time']}"]
         projected += [f"{k} = {c[k]}" for k in keys]
         projected += [f"{k} = {c[k]}" for k in COUNTER_COLUMNS]
         projected.append(f"resource_id = {c['resource_id']}")
         lines.append("| project " + ", ".join(projected))
     else:
-        grain = kql_timespan(parse_grain(rollup))
+        grain = kql_timespan(options.grain())
         sums = ", ".join(f"{k} = sum({c[k]})" for k in COUNTER_COLUMNS)
         by = [f"{time} = bin({c['time']}, {grain})"]
         by += [f"{k} = {c[k]}" for k in keys]
@@ -361,37 +318,28 @@ def build_flow_query(
 
 
 def flow_kql(
-    start: datetime,
-    end: datetime,
+    start: TimeLike,
+    end: TimeLike,
     *,
-    table: str = FLOW_TABLES[0],
+    options: QueryOptions | None = None,
     schema: Iterable[str] | None = None,
-    sources: Sequence[str] | str | None = None,
-    destinations: Sequence[str] | str | None = None,
-    nat_ips: Sequence[str] | str | None = None,
-    gateways: Sequence[str] | str | None = None,
-    rollup: str | timedelta | None = None,
-    plan: str = "analytics",
 ) -> str:
     """The KQL natlens runs for a range, for Azure Data Explorer or the portal.
 
-    The same text :func:`natlens.read_log_analytics` sends per window; its result has
+    The same text :func:`natlens.read_log_analytics` sends per query; its result has
     the columns of :data:`natlens.FLOW_SCHEMA`. Run it on an Azure Data Explorer cluster
     holding the table with azure-kusto-data (see ``docs/azure.md``).
 
     Parameters
     ----------
     start, end
-        Timezone-aware bounds; ``start`` included, ``end`` excluded.
-    table
-        The table's name.
+        Bounds of the range (naive is UTC); ``start`` included, ``end`` excluded.
+    options
+        Filters, rollup, the table's name (default ``NatGatewayFlowlogsV1``) and plan
+        (:class:`QueryOptions`). With ``plan="basic"`` the text holds no time filter:
+        give the range as the query's time range instead.
     schema
         The table's column names (``T | getschema``); default the documented spelling.
-    sources, destinations, nat_ips, gateways, rollup
-        As in :func:`natlens.read_log_analytics`.
-    plan
-        ``"basic"`` for a Basic-plan table: no time filter in the text (give the range
-        as the query's time range instead).
 
     Examples
     --------
@@ -400,21 +348,14 @@ def flow_kql(
     ...     flow_kql(
     ...         datetime(2025, 11, 4, tzinfo=UTC),
     ...         datetime(2025, 11, 5, tzinfo=UTC),
-    ...         nat_ips="203.0.113.10",
-    ...         rollup="1h",
+    ...         options=QueryOptions(gateways="ng-weu-1", rollup="1h"),
     ...     ).splitlines()[2]
     ... )
-    | where NatGatewayIp in~ ("203.0.113.10")
+    | where _ResourceId endswith "/NATGATEWAYS/NG-WEU-1"
     """
+    options = QueryOptions() if options is None else options
     names = list(DOCUMENTED_COLUMNS) if schema is None else list(schema)
+    table = FLOW_TABLES[0] if options.table is None else options.table
     return build_flow_query(
-        column_map(table, names),
-        start,
-        end,
-        sources=sources,
-        destinations=destinations,
-        nat_ips=nat_ips,
-        gateways=gateways,
-        rollup=rollup,
-        plan=plan,
+        column_map(table, names), start, end, options, basic=options.plan == "basic"
     )

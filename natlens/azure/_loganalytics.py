@@ -1,11 +1,10 @@
 """Flow records from a Log Analytics workspace, with the filters and the rollup run in KQL.
 
-The range is cut into time windows that stay under the query API's limits (500,000
-rows, ~100 MiB per answer). Windows run concurrently (at most five, the per-user
-limit). A window whose answer comes back partial or at the row cap is split in two and
-asked again; one that cannot be split any further raises :class:`LogAnalyticsError`
-naming it, so a truncated answer is never kept in silence. Throttling (429 with
-``Retry-After``) is waited out by the Azure SDK's retry policy.
+The range is cut into spans that stay under the query API's limits (500,000 rows,
+~100 MiB per answer), queried concurrently (at most five, the per-user limit); a span
+whose answer comes back partial or at the row cap is split in two and asked again (see
+``natlens.azure._engine``). Throttling (429 with ``Retry-After``) is waited out by the
+Azure SDK's retry policy.
 
 A table on the Basic plan is queried within that plan's limits (Microsoft's "Query
 data in a Basic and Auxiliary table" and "Azure Monitor service limits" pages): through
@@ -18,24 +17,18 @@ the filters. ``plan="auto"`` (the default) finds the plan from the service's ans
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from natlens._schema import COUNTER_COLUMNS, FLOW_SCHEMA, canonicalize, conform, empty_flows
-from natlens.azure._kql import (
-    FLOW_TABLES,
-    TableColumns,
-    build_flow_query,
-    column_map,
-    parse_grain,
-    schema_query,
-)
+from natlens._schema import FLOW_SCHEMA
+from natlens._typing import TimeLike
+from natlens.azure._engine import Answer, QueryError, Service, Window, fetch
+from natlens.azure._options import QueryOptions
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
 
 __all__ = [
     "LogAnalyticsError",
@@ -45,61 +38,23 @@ __all__ = [
     "scan_log_analytics_resource",
 ]
 
-MAX_ROWS = 500_000
 MAX_CONCURRENCY = 5
+"""Concurrent queries per user Log Analytics answers (429 beyond)."""
 BASIC_CONCURRENCY = 2
 """Concurrent queries per user on a Basic-plan table."""
 BASIC_LOOKBACK = timedelta(days=30)
 """How far back a Basic-plan table answers queries (older records need a search job)."""
-PLANS = ("auto", "analytics", "basic")
 _SEARCH_JOBS = "https://learn.microsoft.com/azure/azure-monitor/logs/search-jobs"
 
 
-class _QueryError(RuntimeError):
-    """A KQL query failed, or a window's full answer could not be obtained."""
+class LogAnalyticsError(QueryError):
+    """A Log Analytics query failed, or a span's full answer could not be obtained."""
 
 
-class LogAnalyticsError(_QueryError):
-    """A Log Analytics query failed, or a window's full answer could not be obtained."""
+class _BasicPlanError(LogAnalyticsError):
+    """The table is on the Basic plan and the read cannot be done on it."""
 
-
-class DataExplorerError(_QueryError):
-    """An Azure Data Explorer query failed, or a window's full answer could not be obtained."""
-
-
-@dataclass(frozen=True)
-class _Answer:
-    """One query's answer: the first table, or why it is not whole."""
-
-    columns: list[str]
-    rows: list[list[Any]]
-    partial: str | None = None
-
-
-@dataclass(frozen=True)
-class _Window:
-    start: datetime
-    end: datetime
-
-    def __str__(self) -> str:
-        return f"[{self.start.isoformat()}, {self.end.isoformat()})"
-
-
-# (query, window or None) -> the answer; raises a _QueryError when the query fails.
-_Runner = Callable[[str, "_Window | None"], _Answer]
-
-
-class _Plan:
-    """The table plan a read works with: given, or found from the service's answers."""
-
-    def __init__(self, plan: str) -> None:
-        if plan not in PLANS:
-            raise ValueError(f"plan={plan!r} must be one of {', '.join(map(repr, PLANS))}")
-        self.plan = plan
-
-    @property
-    def basic(self) -> bool:
-        return self.plan == "basic"
+    final = True
 
 
 def _refused_as_basic(err: Any) -> bool:
@@ -108,19 +63,15 @@ def _refused_as_basic(err: Any) -> bool:
     return "UnsupportedApiQueryValidationError" in text or "Basic Logs" in text
 
 
-class _BasicPlanError(LogAnalyticsError):
-    """The table is on the Basic plan and the read cannot be done on it."""
-
-
 def _basic_resource_error(target: str) -> LogAnalyticsError:
     return _BasicPlanError(
         f"the flow-log table is on the Basic plan, which cannot be queried in a resource's "
-        f"context ({target}): use read_log_analytics(<workspace id>, ..., plan='basic') "
-        "with the workspace that holds the table"
+        f"context ({target}): use read_log_analytics(<workspace id>, ..., "
+        "options=QueryOptions(plan='basic')) with the workspace that holds the table"
     )
 
 
-def _search_timespan(window: _Window | None) -> str:
+def _search_timespan(window: Window | None) -> str:
     """The request's timespan for ``/search``: the window, or the last day for a schema.
 
     The service's timespan bounds are not documented as end-exclusive, so the window
@@ -135,7 +86,7 @@ def _search_timespan(window: _Window | None) -> str:
     return f"{start:%Y-%m-%dT%H:%M:%S.%fZ}/{end:%Y-%m-%dT%H:%M:%S.%fZ}"
 
 
-def _client(credential: Any, endpoint: str | None) -> Any:
+def _client(credential: TokenCredential | None, endpoint: str | None) -> Any:
     try:
         from azure.monitor.query import LogsQueryClient
     except ImportError as err:  # pragma: no cover - depends on the environment
@@ -152,23 +103,52 @@ def _client(credential: Any, endpoint: str | None) -> Any:
     return LogsQueryClient(credential, **kwargs)
 
 
-def _runner(
-    client: Any,
-    target: str,
-    *,
-    resource: bool,
-    endpoint: str | None,
-    server_timeout: int,
-    plan: _Plan,
-) -> _Runner:
-    extra: dict[str, Any] = {"server_timeout": server_timeout}
-    https: dict[str, Any] = {}
-    if endpoint is not None and endpoint.startswith("http://"):
-        https["enforce_https"] = False
-    call = client.query_resource if resource else client.query_workspace
-    base = (endpoint or "https://api.loganalytics.io").rstrip("/")
+class _LogAnalytics(Service):
+    """A workspace's (or a resource's) query API, ``/search`` for a Basic-plan table."""
 
-    def search(query: str, window: _Window | None) -> _Answer:
+    label = "Log Analytics"
+    error = LogAnalyticsError
+    concurrency_limit = MAX_CONCURRENCY
+    limit_note = ": Log Analytics answers 429 beyond five concurrent queries per user"
+
+    def __init__(
+        self,
+        client: Any,
+        target: str,
+        *,
+        resource: bool,
+        endpoint: str | None,
+        options: QueryOptions,
+    ) -> None:
+        self.client = client
+        self.target = target
+        self.resource = resource
+        self.server_timeout = options.server_timeout
+        self.plan: str = options.plan  # "auto" turns "basic" when the service says so
+        self.https: dict[str, Any] = {}
+        if endpoint is not None and endpoint.startswith("http://"):
+            self.https["enforce_https"] = False
+        self.base = (endpoint or "https://api.loganalytics.io").rstrip("/")
+
+    @property
+    def basic(self) -> bool:
+        return self.plan == "basic"
+
+    def default_concurrency(self) -> int:
+        return BASIC_CONCURRENCY if self.basic else 4
+
+    def check(self, start: datetime, concurrency: int) -> None:
+        if self.basic:
+            _check_basic(start, concurrency, ValueError)  # before anything is billed
+
+    def settle(self, start: datetime, concurrency: int) -> int:
+        if not self.basic:
+            return concurrency
+        # Found from the service's answer: stay within the plan's limits.
+        _check_basic(start, BASIC_CONCURRENCY, LogAnalyticsError)
+        return min(concurrency, BASIC_CONCURRENCY)
+
+    def search(self, query: str, window: Window | None) -> Answer:
         """A Basic-plan table's query: ``/search``, through the client's own pipeline."""
         from urllib.parse import quote
 
@@ -177,63 +157,68 @@ def _runner(
 
         request = HttpRequest(
             "POST",
-            f"{base}/v1/workspaces/{quote(target, safe='')}/search",
+            f"{self.base}/v1/workspaces/{quote(self.target, safe='')}/search",
             params={"timespan": _search_timespan(window)},
             json={"query": query},
-            headers={"Prefer": f"wait={server_timeout}"},
+            headers={"Prefer": f"wait={self.server_timeout}"},
         )
-        response = client.send_request(request, **https)
+        response = self.client.send_request(request, **self.https)
         try:
             response.raise_for_status()
             body = response.json()
         except (HttpResponseError, ValueError) as err:
             where = "" if window is None else f" for window {window}"
             raise LogAnalyticsError(
-                f"Log Analytics query (Basic plan) on {target}{where} failed: "
+                f"Log Analytics query (Basic plan) on {self.target}{where} failed: "
                 f"{_search_error(response, err)}"
             ) from None
         error = body.get("error")
         if error:
-            return _Answer([], [], partial=f"partial answer: {_error_message(error)}")
+            return Answer([], [], partial=f"partial answer: {_error_message(error)}")
         tables = body.get("tables") or []
         if not tables:
-            return _Answer([], [])
-        return _Answer(
+            return Answer([], [])
+        return Answer(
             [str(c["name"]) for c in tables[0]["columns"]],
             [list(row) for row in tables[0]["rows"]],
         )
 
-    def run(query: str, window: _Window | None) -> _Answer:
+    def run(self, query: str, window: Window | None) -> Answer:
         from azure.core.exceptions import HttpResponseError
         from azure.monitor.query import LogsQueryStatus
 
-        if plan.basic:
-            if resource:
-                raise _basic_resource_error(target)
-            return search(query, window)
+        if self.basic:
+            if self.resource:
+                raise _basic_resource_error(self.target)
+            return self.search(query, window)
+        call = self.client.query_resource if self.resource else self.client.query_workspace
         timespan = None if window is None else (window.start, window.end)
         try:
-            result = call(target, query, timespan=timespan, **extra, **https)
+            result = call(
+                self.target,
+                query,
+                timespan=timespan,
+                server_timeout=self.server_timeout,
+                **self.https,
+            )
         except HttpResponseError as err:
-            if plan.plan == "auto" and _refused_as_basic(err):
-                if resource:
-                    raise _basic_resource_error(target) from None
-                plan.plan = "basic"
-                return search(query, window)
+            if self.plan == "auto" and _refused_as_basic(err):
+                if self.resource:
+                    raise _basic_resource_error(self.target) from None
+                self.plan = "basic"
+                return self.search(query, window)
             where = "" if window is None else f" for window {window}"
             raise LogAnalyticsError(
-                f"Log Analytics query on {target}{where} failed: {_error_text(err)}"
+                f"Log Analytics query on {self.target}{where} failed: {_error_text(err)}"
             ) from None
         if result.status != LogsQueryStatus.SUCCESS:
             error = result.partial_error
             reason = f"{getattr(error, 'code', '')} {getattr(error, 'message', '')}".strip()
-            return _Answer([], [], partial=f"partial answer: {reason}")
+            return Answer([], [], partial=f"partial answer: {reason}")
         if not result.tables:
-            return _Answer([], [])
+            return Answer([], [])
         table = result.tables[0]
-        return _Answer(list(table.columns), [list(row) for row in table.rows])
-
-    return run
+        return Answer(list(table.columns), [list(row) for row in table.rows])
 
 
 def _error_message(error: Any) -> str:
@@ -260,177 +245,6 @@ def _error_text(err: Any) -> str:
     return f"{code} {message}".strip()
 
 
-def _discover(run: _Runner, table: str | None, error: type[_QueryError]) -> TableColumns:
-    tried: list[str] = []
-    for name in (table,) if table is not None else FLOW_TABLES:
-        try:
-            answer = run(schema_query(name), None)
-        except _BasicPlanError:
-            raise
-        except _QueryError as err:
-            tried.append(f"{name}: {err}")
-            continue
-        if answer.partial is not None or not answer.rows:
-            tried.append(f"{name}: no schema in the answer ({answer.partial or 'empty'})")
-            continue
-        return column_map(name, [str(row[0]) for row in answer.rows])
-    raise error("no flow-log table found; tried " + "; ".join(tried))
-
-
-def _to_frame(answer: _Answer) -> pl.DataFrame:
-    names, rows = answer.columns, answer.rows
-    if not rows:
-        return empty_flows()
-    frame = pl.DataFrame(rows, schema=names, orient="row", infer_schema_length=None)
-    time = frame.get_column("time")
-    if time.dtype == pl.String:
-        frame = frame.with_columns(pl.col("time").str.to_datetime(time_zone="UTC"))
-    elif isinstance(time.dtype, pl.Datetime) and time.dtype.time_zone is None:
-        frame = frame.with_columns(pl.col("time").dt.replace_time_zone("UTC"))
-    return canonicalize(conform(frame.with_columns(pl.col("time").dt.convert_time_zone("UTC"))))
-
-
-def _split(window: _Window, step: timedelta) -> tuple[_Window, _Window] | None:
-    """Halve ``window`` on a multiple of ``step`` from its start, or None if too small."""
-    steps = (window.end - window.start) // step
-    if steps < 2:
-        return None
-    middle = window.start + step * (steps // 2)
-    return _Window(window.start, middle), _Window(middle, window.end)
-
-
-def _windows(start: datetime, end: datetime, size: timedelta) -> list[_Window]:
-    out: list[_Window] = []
-    cursor = start
-    while cursor < end:
-        out.append(_Window(cursor, min(cursor + size, end)))
-        cursor += size
-    return out
-
-
-def _fetch(
-    run: _Runner,
-    start: datetime,
-    end: datetime,
-    *,
-    table: str | None,
-    sources: Sequence[str] | str | None,
-    destinations: Sequence[str] | str | None,
-    nat_ips: Sequence[str] | str | None,
-    gateways: Sequence[str] | str | None,
-    rollup: str | timedelta | None,
-    window: timedelta | None,
-    max_concurrency: int,
-    max_rows: int,
-    progress: bool | None,
-    error: type[_QueryError] = LogAnalyticsError,
-    label: str = "Log Analytics",
-    concurrency_limit: int = MAX_CONCURRENCY,
-    plan: _Plan | None = None,
-) -> pl.DataFrame:
-    from tqdm.auto import tqdm
-
-    for argument, value in (("start", start), ("end", end)):
-        if not isinstance(value, datetime) or value.tzinfo is None:
-            raise ValueError(f"{argument} must be a timezone-aware datetime, got {value!r}")
-    start, end = start.astimezone(UTC), end.astimezone(UTC)
-    if end <= start:
-        raise ValueError(f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
-    if not 1 <= max_concurrency <= concurrency_limit:
-        raise ValueError(
-            f"max_concurrency={max_concurrency} must be between 1 and {concurrency_limit}"
-            + (
-                ": Log Analytics answers 429 beyond five concurrent queries per user"
-                if concurrency_limit == MAX_CONCURRENCY
-                else ""
-            )
-        )
-    if not 1 <= max_rows <= MAX_ROWS:
-        raise ValueError(f"max_rows={max_rows} must be between 1 and {MAX_ROWS}")
-    step = timedelta(minutes=1) if rollup is None else parse_grain(rollup)
-    if window is None:
-        # Raw: an hour. Rolled up: about a day, in whole bins.
-        window = timedelta(hours=1) if rollup is None else step * -(-timedelta(days=1) // step)
-    if window < step or window % step:
-        raise ValueError(f"window={window} must be a whole multiple of the grain {step}")
-    if plan is not None and plan.basic:
-        _check_basic(start, max_concurrency, ValueError)  # before anything is billed
-
-    columns = _discover(run, table, error)
-    basic = plan is not None and plan.basic
-    if basic:
-        # Found from the service's answer: stay within the plan's limits.
-        _check_basic(start, BASIC_CONCURRENCY, error)
-        max_concurrency = min(max_concurrency, BASIC_CONCURRENCY)
-
-    def query(w: _Window) -> str:
-        return build_flow_query(
-            columns,
-            w.start,
-            w.end,
-            sources=sources,
-            destinations=destinations,
-            nat_ips=nat_ips,
-            gateways=gateways,
-            rollup=rollup,
-            plan="basic" if basic else "analytics",
-        )
-
-    pending = _windows(start, end, window)
-    frames: list[pl.DataFrame] = []
-    lock = threading.Lock()
-    bar = tqdm(
-        total=len(pending),
-        unit="window",
-        desc=label,
-        disable=None if progress is None else not progress,
-    )
-
-    def one(w: _Window) -> tuple[_Window, pl.DataFrame | None, str]:
-        answer = run(query(w), w)
-        if answer.partial is not None:
-            return w, None, answer.partial
-        if len(answer.rows) >= max_rows:
-            return w, None, f"the answer reached the {max_rows}-row cap"
-        return w, _to_frame(answer), ""
-
-    try:
-        with ThreadPoolExecutor(max_workers=max_concurrency) as pool:
-            running: set[Future[tuple[_Window, pl.DataFrame | None, str]]] = {
-                pool.submit(one, w) for w in pending
-            }
-            while running:
-                done, running = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    w, frame, reason = future.result()
-                    if frame is not None:
-                        with lock:
-                            frames.append(frame)
-                        bar.update(1)
-                        continue
-                    halves = _split(w, step)
-                    if halves is None:
-                        for other in running:
-                            other.cancel()
-                        raise error(
-                            f"window {w} cannot be fetched whole ({reason}) and is already "
-                            f"one grain ({step}) long; narrow the filters or use a rollup"
-                        )
-                    bar.total += 1
-                    bar.refresh()
-                    running |= {pool.submit(one, half) for half in halves}
-    finally:
-        bar.close()
-
-    flows = pl.concat([empty_flows(), *frames], how="vertical")
-    if rollup is not None:
-        # A bin that straddles two windows comes back once from each: add them up.
-        keys = ["time", "source_ip", "destination_ip", "nat_gateway_ip", "resource_id"]
-        flows = flows.group_by(keys).agg(pl.col(c).sum() for c in COUNTER_COLUMNS)
-        flows = flows.select(FLOW_SCHEMA.names())
-    return flows.sort("time", "source_ip", "destination_ip", "nat_gateway_ip", nulls_last=True)
-
-
 def _check_basic(start: datetime, max_concurrency: int, error: type[Exception]) -> None:
     """Refuse what a Basic-plan table cannot answer, before asking."""
     if max_concurrency > BASIC_CONCURRENCY:
@@ -448,235 +262,196 @@ def _check_basic(start: datetime, max_concurrency: int, error: type[Exception]) 
         )
 
 
-_DOC_PARAMETERS = """
-    start, end
-        Timezone-aware bounds of the range; ``start`` included, ``end`` excluded.
-    credential
-        An azure-identity credential; default ``DefaultAzureCredential()``.
-    sources, destinations, nat_ips
-        Keep only these IP addresses (filtered in KQL, on the server).
-    gateways
-        Keep only these NAT gateways: resource ids, or gateway names.
-    rollup
-        A grain such as ``"1h"``: the counters are summed on the server per time bin,
-        source, destination, NAT IP and gateway. None returns the raw 1-minute records.
-    table
-        The table's name; default: the first of ``NatGatewayFlowlogsV1`` and
-        ``NatGatewayFlowLogsV1`` the workspace has.
-    window
-        Length of one query's time window (default 1 hour raw, 1 day with a rollup).
-    max_concurrency
-        Queries in flight at once, 1 to 5 (default 4); on a Basic-plan table 1 or 2
-        (default 2).
-    max_rows
-        The row cap of one answer (the service's is 500,000).
-    server_timeout
-        Seconds the service may run one query (at most 600).
-    endpoint
-        The query endpoint, default ``https://api.loganalytics.io``.
-    progress
-        Show a tqdm progress bar; None shows it only on a terminal or notebook.
-    plan
-        The table's plan: ``"auto"`` (found from the service's answer), ``"analytics"``
-        or ``"basic"``. A Basic-plan table is read through the workspace's ``/search``
-        API, at most two queries at once, for the last 30 days only, and each query is
-        billed per GB of the table's data in its time window.
-"""
+def _service(
+    target: str,
+    *,
+    resource: bool,
+    options: QueryOptions,
+    credential: TokenCredential | None,
+    endpoint: str | None,
+) -> _LogAnalytics:
+    return _LogAnalytics(
+        _client(credential, endpoint),
+        target,
+        resource=resource,
+        endpoint=endpoint,
+        options=options,
+    )
 
 
 def read_log_analytics(
     workspace_id: str,
-    start: datetime,
-    end: datetime,
+    start: TimeLike,
+    end: TimeLike,
     *,
-    credential: Any = None,
-    sources: Sequence[str] | str | None = None,
-    destinations: Sequence[str] | str | None = None,
-    nat_ips: Sequence[str] | str | None = None,
-    gateways: Sequence[str] | str | None = None,
-    rollup: str | timedelta | None = None,
-    table: str | None = None,
-    window: timedelta | None = None,
-    max_concurrency: int | None = None,
-    max_rows: int = MAX_ROWS,
-    server_timeout: int = 600,
+    options: QueryOptions | None = None,
+    credential: TokenCredential | None = None,
     endpoint: str | None = None,
-    progress: bool | None = None,
-    plan: str = "auto",
 ) -> pl.DataFrame:
     """Read NAT gateway flow records from a Log Analytics workspace.
 
     Returns a frame with exactly :data:`natlens.FLOW_SCHEMA`, sorted by time, so every
-    natlens analysis takes it. See the module notes for windows, limits and retries.
+    natlens analysis takes it. The filters and the rollup run in KQL on the server; the
+    range is queried in spans, concurrently, and a span whose answer is partial or
+    capped is split and asked again, never kept truncated.
 
     Parameters
     ----------
     workspace_id
         The workspace id (a GUID, from the workspace's Properties).
-    {parameters}
+    start, end
+        The range (naive is UTC); ``start`` included, ``end`` excluded.
+    options
+        Filters, rollup, table, query span, concurrency, row cap, timeout, progress and
+        the table's plan (:class:`natlens.azure.QueryOptions`); default: every record,
+        raw, the plan found from the service's answer.
+    credential
+        An azure-identity credential; default ``DefaultAzureCredential()``.
+    endpoint
+        The query endpoint, default ``https://api.loganalytics.io``.
+
     Raises
     ------
     LogAnalyticsError
-        If a query fails, or a window's answer is partial even at one grain.
+        If a query fails, or a span's answer is partial even at one grain.
+    ValueError
+        A bad bound, or what a Basic-plan table cannot answer (said before asking).
 
     Examples
     --------
     Sum a month per hour on the server (needs an Azure login)::
 
         import natlens
-        from datetime import datetime, UTC
+        from natlens.azure import QueryOptions
 
         hourly = natlens.read_log_analytics(
             "00000000-0000-0000-0000-000000000000",
-            datetime(2025, 10, 1, tzinfo=UTC),
-            datetime(2025, 11, 1, tzinfo=UTC),
-            rollup="1h",
+            "2025-10-01",
+            "2025-11-01",
+            options=QueryOptions(rollup="1h", gateways="ng-weu-1"),
         )
     """
-    state = _Plan(plan)
-    run = _runner(
-        _client(credential, endpoint),
-        workspace_id,
-        resource=False,
-        endpoint=endpoint,
-        server_timeout=server_timeout,
-        plan=state,
+    options = QueryOptions() if options is None else options
+    service = _service(
+        workspace_id, resource=False, options=options, credential=credential, endpoint=endpoint
     )
-    return _fetch(
-        run,
-        start,
-        end,
-        table=table,
-        sources=sources,
-        destinations=destinations,
-        nat_ips=nat_ips,
-        gateways=gateways,
-        rollup=rollup,
-        window=window,
-        max_concurrency=(BASIC_CONCURRENCY if state.basic else 4)
-        if max_concurrency is None
-        else max_concurrency,
-        max_rows=max_rows,
-        progress=progress,
-        plan=state,
-    )
+    return fetch(service, start, end, options)
 
 
 def read_log_analytics_resource(
     resource_id: str,
-    start: datetime,
-    end: datetime,
+    start: TimeLike,
+    end: TimeLike,
     *,
-    credential: Any = None,
-    sources: Sequence[str] | str | None = None,
-    destinations: Sequence[str] | str | None = None,
-    nat_ips: Sequence[str] | str | None = None,
-    gateways: Sequence[str] | str | None = None,
-    rollup: str | timedelta | None = None,
-    table: str | None = None,
-    window: timedelta | None = None,
-    max_concurrency: int | None = None,
-    max_rows: int = MAX_ROWS,
-    server_timeout: int = 600,
+    options: QueryOptions | None = None,
+    credential: TokenCredential | None = None,
     endpoint: str | None = None,
-    progress: bool | None = None,
-    plan: str = "auto",
 ) -> pl.DataFrame:
     """Read flow records in the context of one Azure resource (e.g. the NAT gateway).
 
     Same as :func:`read_log_analytics`, but the query runs on the resource's logs
-    (``/v1/{{resource_id}}/query``): no workspace id needed, only read access to the
-    resource.
+    (``/v1/{resource_id}/query``): no workspace id needed, only read access to the
+    resource. A Basic-plan table cannot be read this way.
 
     Parameters
     ----------
     resource_id
         The ARM id of the resource, e.g. the NAT gateway's.
-    {parameters}
+    start, end
+        The range (naive is UTC); ``start`` included, ``end`` excluded.
+    options
+        As in :func:`read_log_analytics`; ``plan="basic"`` is refused.
+    credential
+        An azure-identity credential; default ``DefaultAzureCredential()``.
+    endpoint
+        The query endpoint, default ``https://api.loganalytics.io``.
+
+    Raises
+    ------
+    LogAnalyticsError
+        If a query fails, a span's answer is partial even at one grain, or the table
+        turns out to be on the Basic plan.
+    ValueError
+        A bad bound, or ``plan="basic"``.
+
     Examples
     --------
     ::
 
         flows = natlens.read_log_analytics_resource(
             "/subscriptions/.../resourceGroups/rg/providers/Microsoft.Network/natGateways/ng",
-            datetime(2025, 11, 4, tzinfo=UTC),
-            datetime(2025, 11, 5, tzinfo=UTC),
+            "2025-11-04",
+            "2025-11-05",
         )
     """
-    state = _Plan(plan)
-    if state.basic:
+    options = QueryOptions() if options is None else options
+    if options.plan == "basic":
         raise ValueError(
             "plan='basic': a Basic-plan table cannot be queried in a resource's context; "
-            "use read_log_analytics(<workspace id>, ..., plan='basic') with the workspace "
-            "that holds the table"
+            "use read_log_analytics(<workspace id>, ..., options=QueryOptions(plan='basic')) "
+            "with the workspace that holds the table"
         )
-    run = _runner(
-        _client(credential, endpoint),
-        resource_id,
-        resource=True,
-        endpoint=endpoint,
-        server_timeout=server_timeout,
-        plan=state,
+    service = _service(
+        resource_id, resource=True, options=options, credential=credential, endpoint=endpoint
     )
-    return _fetch(
-        run,
-        start,
-        end,
-        table=table,
-        sources=sources,
-        destinations=destinations,
-        nat_ips=nat_ips,
-        gateways=gateways,
-        rollup=rollup,
-        window=window,
-        max_concurrency=(BASIC_CONCURRENCY if state.basic else 4)
-        if max_concurrency is None
-        else max_concurrency,
-        max_rows=max_rows,
-        progress=progress,
-        plan=state,
-    )
+    return fetch(service, start, end, options)
 
 
 def scan_log_analytics(
-    workspace_id: str, start: datetime, end: datetime, **options: Any
+    workspace_id: str,
+    start: TimeLike,
+    end: TimeLike,
+    *,
+    options: QueryOptions | None = None,
+    credential: TokenCredential | None = None,
+    endpoint: str | None = None,
 ) -> pl.LazyFrame:
     """Lazy form of :func:`read_log_analytics`: the queries run when the frame is collected.
 
-    Each ``collect()`` queries again; collect once and keep the frame (or write it with
-    ``natlens.write_parquet``) to reuse it. Options are those of
-    :func:`read_log_analytics`.
+    The arguments are those of :func:`read_log_analytics` (the options are checked
+    now, the service asked at ``collect()``). Each ``collect()`` queries again;
+    collect once and keep the frame (or write it with ``natlens.write_parquet``) to
+    reuse it.
 
     Examples
     --------
     ::
 
-        lazy = natlens.scan_log_analytics(workspace, start, end, rollup="15m")
+        lazy = natlens.scan_log_analytics(workspace, start, end, options=QueryOptions(rollup="15m"))
         top = lazy.group_by("destination_ip").agg(pl.col("bytes_sent").sum()).collect()
     """
+    options = QueryOptions() if options is None else options
     return pl.defer(
-        lambda: read_log_analytics(workspace_id, start, end, **options),
+        lambda: read_log_analytics(
+            workspace_id, start, end, options=options, credential=credential, endpoint=endpoint
+        ),
         schema=FLOW_SCHEMA,
     )
 
 
 def scan_log_analytics_resource(
-    resource_id: str, start: datetime, end: datetime, **options: Any
+    resource_id: str,
+    start: TimeLike,
+    end: TimeLike,
+    *,
+    options: QueryOptions | None = None,
+    credential: TokenCredential | None = None,
+    endpoint: str | None = None,
 ) -> pl.LazyFrame:
-    """Lazy form of :func:`read_log_analytics_resource`.
+    """Lazy form of :func:`read_log_analytics_resource`, with the same arguments.
 
     Examples
     --------
     ::
 
-        lazy = natlens.scan_log_analytics_resource(gateway_id, start, end, rollup="1h")
+        lazy = natlens.scan_log_analytics_resource(
+            gateway_id, start, end, options=QueryOptions(rollup="1h")
+        )
     """
+    options = QueryOptions() if options is None else options
     return pl.defer(
-        lambda: read_log_analytics_resource(resource_id, start, end, **options),
+        lambda: read_log_analytics_resource(
+            resource_id, start, end, options=options, credential=credential, endpoint=endpoint
+        ),
         schema=FLOW_SCHEMA,
     )
-
-
-for _function in (read_log_analytics, read_log_analytics_resource):
-    if _function.__doc__:
-        _function.__doc__ = _function.__doc__.format(parameters=_DOC_PARAMETERS.strip())

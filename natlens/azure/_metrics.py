@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from natlens._schema import METRICS_SCHEMA, PROTOCOL_NAMES
+from natlens._typing import TimeLike
+from natlens.azure._kql import range_bounds
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
 
 __all__ = ["GATEWAY_METRICS", "read_gateway_metrics"]
 
@@ -58,11 +63,11 @@ def _arm_id(resource_id: str) -> str:
 
 def read_gateway_metrics(
     resource_ids: Sequence[str] | str,
-    start: datetime,
-    end: datetime,
+    start: TimeLike,
+    end: TimeLike,
     *,
     endpoint: str,
-    credential: Any = None,
+    credential: TokenCredential | None = None,
     metrics: Sequence[str] = _DEFAULT,
     interval: timedelta = timedelta(minutes=1),
 ) -> pl.DataFrame:
@@ -79,7 +84,7 @@ def read_gateway_metrics(
         NAT gateway ARM ids; gateways in one region (one metrics endpoint). Ids of
         several subscriptions are batched per subscription.
     start, end
-        Timezone-aware bounds; ``start`` included, ``end`` excluded.
+        The range (naive is UTC); ``start`` included, ``end`` excluded.
     endpoint
         The region's metrics endpoint, e.g. ``https://westeurope.metrics.monitor.azure.com``.
     credential
@@ -95,8 +100,8 @@ def read_gateway_metrics(
 
         m = natlens.read_gateway_metrics(
             gateway_id,
-            datetime(2025, 11, 4, tzinfo=UTC),
-            datetime(2025, 11, 5, tzinfo=UTC),
+            "2025-11-04",
+            "2025-11-05",
             endpoint="https://westeurope.metrics.monitor.azure.com",
         )
         m.filter(metric="SNATConnectionCount", connection_state="Failed")
@@ -108,11 +113,7 @@ def read_gateway_metrics(
     ids = [resource_ids] if isinstance(resource_ids, str) else list(resource_ids)
     if not ids:
         raise ValueError("resource_ids is empty")
-    for argument, value in (("start", start), ("end", end)):
-        if not isinstance(value, datetime) or value.tzinfo is None:
-            raise ValueError(f"{argument} must be a timezone-aware datetime, got {value!r}")
-    if end <= start:
-        raise ValueError(f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
+    low, high = range_bounds(start, end)
     unknown = [m for m in metrics if m not in GATEWAY_METRICS]
     if unknown:
         raise ValueError(f"metrics: unknown {unknown}; known: {sorted(GATEWAY_METRICS)}")
@@ -136,7 +137,7 @@ def read_gateway_metrics(
                     resource_ids=group,
                     metric_namespace=_NAMESPACE,
                     metric_names=[name],
-                    timespan=(start.astimezone(UTC), end.astimezone(UTC)),
+                    timespan=(low, high),
                     granularity=interval,
                     aggregations=[aggregation],
                     filter=" and ".join(f"{d} eq '*'" for d in dimensions) or None,

@@ -519,6 +519,7 @@ def _handler(state: Loopback) -> type[BaseHTTPRequestHandler]:
             """Azure Data Explorer's v2 query protocol: a JSON array of frames."""
             body = entry["body"]
             entry["body"] = {"query": body["csl"], "db": body["db"]}
+            entry["properties"] = body.get("properties")
             try:
                 types, frame = evaluate(body["csl"], state.tables)
             except KqlSemanticError as err:

@@ -66,13 +66,13 @@ def _expected(
 
 
 def _sync(cache: Path, conn: str, **options: Any) -> Any:
-    since = options.pop("since", START)
-    until = options.pop("until", START + timedelta(hours=6))
+    start = options.pop("start", START)
+    end = options.pop("end", START + timedelta(hours=6))
     options.setdefault("retry_backoff", 0)
     return sync_blobs(
         cache,
-        since,
-        until,
+        start,
+        end,
         connection_string=conn,
         container=options.pop("container_name"),
         progress=False,
@@ -93,8 +93,8 @@ def test_sync_lists_only_the_prefixes_the_range_needs(
         cache,
         proxy.connection_string,
         container_name=container.container_name,
-        since=START + timedelta(hours=1, minutes=20),
-        until=START + timedelta(hours=3),
+        start=START + timedelta(hours=1, minutes=20),
+        end=START + timedelta(hours=3),
     )
     # Hours 1 and 2 hold the range, hour 3 the records received late.
     wanted = [(g, _hour(h)) for g in GATEWAYS for h in (1, 2, 3)]
@@ -120,8 +120,8 @@ def test_sync_lists_only_the_prefixes_the_range_needs(
         cache,
         proxy.connection_string,
         container_name=container.container_name,
-        since=START + timedelta(hours=1, minutes=20),
-        until=START + timedelta(hours=3),
+        start=START + timedelta(hours=1, minutes=20),
+        end=START + timedelta(hours=3),
     )
     assert again.blobs_unchanged == 9
     assert again.bytes_downloaded == 0
@@ -156,8 +156,8 @@ def test_a_growing_blob_downloads_only_new_bytes_and_a_torn_line_is_not_lost(
     cache = tmp_path / "cache"
     options = {
         "container_name": container.container_name,
-        "since": START + timedelta(hours=2),
-        "until": START + timedelta(hours=2, minutes=30),
+        "start": START + timedelta(hours=2),
+        "end": START + timedelta(hours=2, minutes=30),
     }
     report = _sync(cache, proxy.connection_string, **options)
     assert report.bytes_pending == len(torn)
@@ -194,8 +194,8 @@ def test_a_blob_written_anew_is_fetched_whole(
     cache = tmp_path / "cache"
     options = {
         "container_name": container.container_name,
-        "since": START + timedelta(hours=3),
-        "until": START + timedelta(hours=3, minutes=10),
+        "start": START + timedelta(hours=3),
+        "end": START + timedelta(hours=3, minutes=10),
     }
     _sync(cache, azurite.connection_string, **options)
     # Deleted and written again, longer, with other records: not an append.
@@ -218,8 +218,8 @@ def test_a_gzip_blob_is_mirrored_whole(
     cache = tmp_path / "cache"
     options = {
         "container_name": container.container_name,
-        "since": START + timedelta(hours=5),
-        "until": START + timedelta(hours=5, minutes=10),
+        "start": START + timedelta(hours=5),
+        "end": START + timedelta(hours=5, minutes=10),
     }
     report = _sync(cache, azurite.connection_string, **options)
     assert (report.blobs_new, report.bytes_pending) == (1, 0)
@@ -244,7 +244,7 @@ def test_transient_errors_and_throttling_are_retried(
         cache,
         proxy.connection_string,
         container_name=container.container_name,
-        until=START + timedelta(minutes=50),
+        end=START + timedelta(minutes=50),
         max_workers=2,
     )
     assert report.blobs_new == len(items)
@@ -275,9 +275,9 @@ def _run_cli(cache: Path, conn: str, container: str, *extra: str) -> subprocess.
             str(cache),
             "--container",
             container,
-            "--since",
+            "--start",
             START.isoformat(),
-            "--until",
+            "--end",
             (START + timedelta(hours=6)).isoformat(),
             "--no-progress",
             *extra,
@@ -343,9 +343,9 @@ def test_cli_sync_and_credentials_stay_out_of_the_cache(
             azurite.connection_string,
             "--container",
             container.container_name,
-            "--since",
+            "--start",
             (START + timedelta(hours=4)).isoformat(),
-            "--until",
+            "--end",
             "2025-11-04T04:30",
             "--gateway",
             "NG-WEU-2",
@@ -365,10 +365,10 @@ def test_cli_sync_and_credentials_stay_out_of_the_cache(
             assert not any(s.encode() in text for s in secrets), path
     assert not any(s in out + err for s in secrets)
 
-    code = main(["sync", "--cache", str(cache), "--since", "yesterday", "--no-progress"])
+    code = main(["sync", "--cache", str(cache), "--start", "yesterday", "--no-progress"])
     out, err = capsys.readouterr()
     assert code == 2
-    assert "--since 'yesterday' is neither an ISO time" in err
+    assert "--start 'yesterday' is neither an ISO time" in err
 
     missing = ["sync", "--cache", str(cache), "--container", "no-such-container"]
     code = main([*missing, "--connection-string", azurite.connection_string, "--no-progress"])
@@ -422,11 +422,45 @@ def test_cli_sync_needs_a_credential(
     assert "pass --account-url or --connection-string" in err
 
 
+def test_cli_sync_parses_times_at_the_edge(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--start/--end: spans back from now (30m, 6h, 2d) or ISO times, naive ones UTC;
+    sync_blobs receives typed keywords, never the parsed arguments."""
+    import natlens.azure
+
+    calls: list[dict[str, Any]] = []
+
+    def fake(cache_dir: Any, start: Any, end: Any = None, **options: Any) -> Any:
+        calls.append({"cache_dir": cache_dir, "start": start, "end": end, **options})
+        return natlens.azure.SyncReport(source="fake")
+
+    monkeypatch.setattr(natlens.azure, "sync_blobs", fake)
+    base = ["sync", "--cache", str(tmp_path), "--connection-string", "c", "--no-progress"]
+    before = datetime.now(UTC)
+    assert main([*base, "--start", "2d", "--end", "30m", "--gateway", "ng-1"]) == 0
+    after = datetime.now(UTC)
+    call = calls.pop()
+    assert before - timedelta(days=2) <= call["start"] <= after - timedelta(days=2)
+    assert call["end"] - call["start"] == timedelta(days=2) - timedelta(minutes=30)
+    assert call["gateways"] == ["ng-1"]
+    assert call["connection_string"] == "c"
+    assert main([*base, "--start", "2025-11-04T10:00"]) == 0
+    call = calls.pop()
+    assert call["start"] == datetime(2025, 11, 4, 10, tzinfo=UTC)
+    assert call["end"] is None  # sync_blobs's own default: now
+    assert main([*base, "--start", "6h", "--end", "tomorrow"]) == 2
+    assert "--end 'tomorrow' is neither an ISO time" in capsys.readouterr().err
+    assert calls == []
+
+
 def test_sync_arguments_are_checked(tmp_path: Path, azurite: Any) -> None:
-    with pytest.raises(ValueError, match="since must be a timezone-aware"):
-        sync_blobs(
-            tmp_path, START.replace(tzinfo=None), connection_string=azurite.connection_string
-        )
+    with pytest.raises(ValueError, match="start: 'yesterday' is not an ISO date or time"):
+        sync_blobs(tmp_path, "yesterday", connection_string=azurite.connection_string)
+    with pytest.raises(ValueError, match=r"end: .* is not after start"):
+        sync_blobs(tmp_path, START, START, connection_string=azurite.connection_string)
+    with pytest.raises(ValueError, match="gateways is empty"):
+        sync_blobs(tmp_path, START, gateways=[], connection_string=azurite.connection_string)
     with pytest.raises(ValueError, match=r"pass account_url \(with a credential or a SAS\)"):
         sync_blobs(tmp_path, START)
     with pytest.raises(ValueError, match="not a valid storage connection string") as info:
@@ -471,8 +505,8 @@ def test_a_poison_record_costs_that_record_and_the_sync_goes_on(
     cache = tmp_path / "cache"
     options = {
         "container_name": container.container_name,
-        "since": START + timedelta(hours=1),
-        "until": START + timedelta(hours=1, minutes=30),
+        "start": START + timedelta(hours=1),
+        "end": START + timedelta(hours=1, minutes=30),
     }
     report = _sync(cache, azurite.connection_string, **options)
     assert report.blobs_new == 2
@@ -510,10 +544,10 @@ def test_a_poison_record_costs_that_record_and_the_sync_goes_on(
             azurite.connection_string,
             "--container",
             container.container_name,
-            "--since",
-            options["since"].isoformat(),
-            "--until",
-            options["until"].isoformat(),
+            "--start",
+            options["start"].isoformat(),
+            "--end",
+            options["end"].isoformat(),
             "--no-progress",
         ]
     )
@@ -546,8 +580,8 @@ def test_a_blob_that_cannot_be_read_does_not_stop_the_run(
     cache = tmp_path / "cache"
     options = {
         "container_name": container.container_name,
-        "since": START + timedelta(hours=2),
-        "until": START + timedelta(hours=2, minutes=30),
+        "start": START + timedelta(hours=2),
+        "end": START + timedelta(hours=2, minutes=30),
     }
     report = _sync(cache, azurite.connection_string, **options)
     assert report.failed == [broken]
@@ -575,10 +609,10 @@ def test_a_blob_that_cannot_be_read_does_not_stop_the_run(
             azurite.connection_string,
             "--container",
             container.container_name,
-            "--since",
-            options["since"].isoformat(),
-            "--until",
-            options["until"].isoformat(),
+            "--start",
+            options["start"].isoformat(),
+            "--end",
+            options["end"].isoformat(),
             "--no-progress",
         ]
     )
@@ -598,8 +632,8 @@ def test_a_blob_replaced_within_the_same_second_is_fetched_whole(
     cache = tmp_path / "cache"
     options = {
         "container_name": container.container_name,
-        "since": START + timedelta(hours=3),
-        "until": START + timedelta(hours=3, minutes=10),
+        "start": START + timedelta(hours=3),
+        "end": START + timedelta(hours=3, minutes=10),
     }
     for _ in range(10):
         client.create_append_blob()
@@ -646,8 +680,8 @@ def test_blob_names_that_nest_or_extend_each_other_are_mirrored_apart(
     cache = tmp_path / "cache"
     options = {
         "container_name": container.container_name,
-        "since": START + timedelta(hours=4),
-        "until": START + timedelta(hours=4, minutes=10),
+        "start": START + timedelta(hours=4),
+        "end": START + timedelta(hours=4, minutes=10),
     }
     report = _sync(cache, azurite.connection_string, **options)
     assert (report.blobs_new, report.failed, report.problems) == (4, [], [])
@@ -715,8 +749,8 @@ def test_a_blob_deleted_upstream_is_reported_and_kept(
     cache = tmp_path / "cache"
     options = {
         "container_name": container.container_name,
-        "since": START + timedelta(hours=5),
-        "until": START + timedelta(hours=5, minutes=30),
+        "start": START + timedelta(hours=5),
+        "end": START + timedelta(hours=5, minutes=30),
     }
     _sync(cache, azurite.connection_string, **options)
     gone = blob_name(GATEWAYS[1], _hour(5))
@@ -801,9 +835,9 @@ def test_sync_without_a_credential_fails_at_once_and_says_what_to_do(tmp_path: P
             str(tmp_path / "cache"),
             "--account-url",
             f"https://127.0.0.1:{port}/{ACCOUNT}",
-            "--since",
+            "--start",
             START.isoformat(),
-            "--until",
+            "--end",
             (START + timedelta(hours=1)).isoformat(),
             "--no-progress",
         ],
@@ -868,8 +902,8 @@ def test_a_cache_from_the_earlier_layout_is_moved_not_fetched_again(
     cache = tmp_path / "cache"
     options = {
         "container_name": container.container_name,
-        "since": START,
-        "until": START + timedelta(minutes=30),
+        "start": START,
+        "end": START + timedelta(minutes=30),
     }
     _sync(cache, azurite.connection_string, **options)
     # Make it a cache of the earlier layout: blob names as paths, no layout line.

@@ -16,7 +16,7 @@ from loopback import LoopbackServer
 
 from natlens import FLOW_SCHEMA
 from natlens._schema import COUNTER_COLUMNS
-from natlens.azure import DataExplorerError, read_data_explorer, scan_data_explorer
+from natlens.azure import DataExplorerError, QueryOptions, read_data_explorer, scan_data_explorer
 
 END = START + timedelta(hours=12)
 KEYS = ["time", "source_ip", "destination_ip", "nat_gateway_ip", "resource_id"]
@@ -30,22 +30,23 @@ def _connection(server: LoopbackServer) -> Any:
     )
 
 
-def _read(server: LoopbackServer, **options: Any) -> pl.DataFrame:
+def _read(
+    server: LoopbackServer, start: Any = START, end: Any = END, **options: Any
+) -> pl.DataFrame:
     return read_data_explorer(
         server.endpoint,
         "netlogs",
-        options.pop("start", START),
-        options.pop("end", END),
+        start,
+        end,
+        options=QueryOptions(progress=False, **options),
         connection=_connection(server),
-        progress=False,
-        **options,
     )
 
 
 def test_rollup_from_data_explorer_matches_the_records(
     loopback: LoopbackServer, flows: pl.DataFrame
 ) -> None:
-    got = _read(loopback, rollup="1h", sources=["10.0.0.4", "10.0.1.10"], window=timedelta(hours=6))
+    got = _read(loopback, rollup="1h", sources=["10.0.0.4", "10.0.1.10"], span=timedelta(hours=6))
     expected = (
         flows.filter(pl.col("time") < END, pl.col("source_ip").is_in(["10.0.0.4", "10.0.1.10"]))
         .group_by(pl.col("time").dt.truncate("1h"), *KEYS[1:])
@@ -58,13 +59,15 @@ def test_rollup_from_data_explorer_matches_the_records(
     assert {e["path"] for e in log} == {"/v2/rest/query"}
     assert {e["body"]["db"] for e in log} == {"netlogs"}
     assert all(e["authorization"] == f"Bearer {StaticToken.token}" for e in log)
+    # The options' server timeout (default 600 s) travels as the request's servertimeout.
+    assert all('"servertimeout": "0:10:00"' in e["properties"] for e in log)
 
 
 def test_a_truncated_answer_is_split_not_kept(
     loopback: LoopbackServer, flows: pl.DataFrame
 ) -> None:
     loopback.state.max_rows = 1_500
-    got = _read(loopback, window=timedelta(hours=12))
+    got = _read(loopback, span=timedelta(hours=12))
     expected = flows.filter(pl.col("time") < END)
     assert got.sort(KEYS).equals(expected.sort(KEYS))
     assert any(e["rows"] == 1_500 for e in loopback.state.log if "rows" in e)
@@ -82,8 +85,8 @@ def test_missing_table_and_lazy_scan(loopback: LoopbackServer, flows: pl.DataFra
         "netlogs",
         START,
         START + timedelta(hours=1),
+        options=QueryOptions(progress=False),
         connection=_connection(loopback),
-        progress=False,
     )
     assert lazy.collect_schema() == FLOW_SCHEMA
     assert loopback.state.log == []
@@ -91,3 +94,15 @@ def test_missing_table_and_lazy_scan(loopback: LoopbackServer, flows: pl.DataFra
     loopback.state.tables = {}
     with pytest.raises(DataExplorerError, match="no flow-log table found"):
         _read(loopback)
+
+
+def test_options_data_explorer_cannot_honour_are_refused(loopback: LoopbackServer) -> None:
+    """plan is a Log Analytics table plan; concurrency has Data Explorer's own limit."""
+    with pytest.raises(ValueError, match="plan='basic' is a Log Analytics table plan"):
+        _read(loopback, plan="basic")
+    with pytest.raises(ValueError, match="max_concurrency=17 must be between 1 and 16"):
+        _read(loopback, max_concurrency=17)
+    assert loopback.state.log == []
+    # 16 is within the cluster's limit, beyond Log Analytics's five.
+    got = _read(loopback, end=START + timedelta(minutes=30), max_concurrency=16)
+    assert got.height > 0

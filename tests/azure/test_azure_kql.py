@@ -13,7 +13,9 @@ from livedata import GATEWAYS, LA_TYPES, LA_TYPES_ALT
 # conftest.py here would clash with tests/conftest.py under --doctest-modules.
 from livefixtures import *  # noqa: F403
 
+from natlens.azure import QueryOptions
 from natlens.azure._kql import (
+    TableColumns,
     build_flow_query,
     column_map,
     flow_kql,
@@ -52,6 +54,10 @@ FLOW_TYPES = [
 ]
 
 
+def _query(cols: TableColumns, start: Any, end: Any, *, basic: bool = False, **options: Any) -> str:
+    return build_flow_query(cols, start, end, QueryOptions(**options), basic=basic)
+
+
 def _variants(types: dict[str, str], table: str) -> list[str]:
     cols = column_map(table, types)
     queries = []
@@ -68,7 +74,7 @@ def _variants(types: dict[str, str], table: str) -> list[str]:
                 "gateways": "NG-WEU-2",
             },
         ):
-            queries.append(build_flow_query(cols, T0, T1, rollup=rollup, **filters))
+            queries.append(_query(cols, T0, T1, rollup=rollup, **filters))
     return queries
 
 
@@ -93,7 +99,7 @@ def test_every_generated_query_passes_the_analyzer(
 def test_the_analyzer_catches_a_wrong_spelling(kql_check: Any) -> None:
     """The check has teeth: the other spelling's query fails on the documented table."""
     alt = column_map("NatGatewayFlowlogsV1", LA_TYPES_ALT)
-    (result,) = kql_check([build_flow_query(alt, T0, T1, sources="10.0.0.4")])
+    (result,) = kql_check([_query(alt, T0, T1, sources="10.0.0.4")])
     codes = {d["code"] for d in result["diagnostics"]}
     assert "KS142" in codes  # unknown name
 
@@ -107,8 +113,8 @@ def _literals(gateways: list[str]) -> list[str]:
 def test_hostile_gateway_names_stay_single_literals(kql_check: Any) -> None:
     cols = column_map("NatGatewayFlowlogsV1", LA_TYPES)
     cases = [[h, "/SUBS/" + h] for h in HOSTILE] + [HOSTILE]
-    queries = [build_flow_query(cols, T0, T1, gateways=g) for g in cases]
-    queries.append(build_flow_query(cols, T0, T1, gateways=HOSTILE, rollup="1h"))
+    queries = [_query(cols, T0, T1, gateways=g) for g in cases]
+    queries.append(_query(cols, T0, T1, gateways=HOSTILE, rollup="1h"))
     results = kql_check(queries)
     for gateways, result in zip([*cases, HOSTILE], results, strict=True):
         assert result["diagnostics"] == []
@@ -127,29 +133,42 @@ def test_kql_string_round_trips_through_the_analyzer(kql_check: Any) -> None:
 def test_ip_filters_accept_only_addresses(bad: str) -> None:
     cols = column_map("NatGatewayFlowlogsV1", LA_TYPES)
     with pytest.raises(ValueError, match="sources"):
-        build_flow_query(cols, T0, T1, sources=["10.0.0.4", bad])
+        _query(cols, T0, T1, sources=["10.0.0.4", bad])
     with pytest.raises(ValueError, match="nat_ips"):
-        build_flow_query(cols, T0, T1, nat_ips=bad)
+        _query(cols, T0, T1, nat_ips=bad)
 
 
 def test_bad_arguments_name_themselves() -> None:
     cols = column_map("NatGatewayFlowlogsV1", LA_TYPES)
     with pytest.raises(ValueError, match="rollup='fortnight'"):
-        build_flow_query(cols, T0, T1, rollup="fortnight")
+        _query(cols, T0, T1, rollup="fortnight")
     with pytest.raises(ValueError, match="rollup='30s'"):
         parse_grain("30s")
-    with pytest.raises(ValueError, match="must be after start"):
+    with pytest.raises(ValueError, match=r"end: .* is not after start"):
         build_flow_query(cols, T1, T0)
-    with pytest.raises(ValueError, match="start must be timezone-aware"):
-        build_flow_query(cols, datetime(2025, 11, 4), T1)
+    with pytest.raises(ValueError, match="start: 'noon' is not an ISO date or time"):
+        build_flow_query(cols, "noon", T1)
+    with pytest.raises(ValueError, match="gateways is empty"):
+        _query(cols, T0, T1, gateways=[])
     with pytest.raises(ValueError, match="lacks the flow-log columns source_ip"):
         column_map("NatGatewayFlowlogsV1", [c for c in LA_TYPES if c != "SourceIp"])
-    with pytest.raises(ValueError, match="plain KQL table name"):
+    with pytest.raises(ValueError, match=r"table='T \| take 1' is not a plain KQL name"):
         schema_query("T | take 1")
+    with pytest.raises(ValueError, match=r"table='T \| take 1' is not a plain KQL name"):
+        QueryOptions(table="T | take 1")
+
+
+def test_naive_times_are_utc() -> None:
+    """As in the local loaders: naive datetimes and ISO text without a zone are UTC."""
+    cols = column_map("NatGatewayFlowlogsV1", LA_TYPES)
+    aware = build_flow_query(cols, T0, T1)
+    assert build_flow_query(cols, T0.replace(tzinfo=None), T1.replace(tzinfo=None)) == aware
+    assert build_flow_query(cols, "2025-11-04T10:30", "2025-11-05 10:30") == aware
+    assert "datetime(2025-11-04T10:30:00.000000Z)" in aware
 
 
 def test_flow_kql_defaults_to_the_documented_spelling() -> None:
-    text = flow_kql(T0, T1, sources="10.0.0.4", rollup="1h")
+    text = flow_kql(T0, T1, options=QueryOptions(sources="10.0.0.4", rollup="1h"))
     assert text.splitlines()[0] == "NatGatewayFlowlogsV1"
     assert "sum(BytesSent)" in text
     assert "bin(TimeGenerated, 1h)" in text
@@ -197,9 +216,9 @@ def test_basic_plan_queries_are_single_table_without_a_time_filter(kql_check: An
 
     cols = column_map("NatGatewayFlowlogsV1", LA_TYPES)
     queries = [
-        build_flow_query(cols, T0, T1, plan="basic"),
-        build_flow_query(cols, T0, T1, plan="basic", rollup="15m", sources="10.0.0.4"),
-        build_flow_query(cols, T0, T1, plan="basic", gateways=["NG-APP", GATEWAYS[0]]),
+        _query(cols, T0, T1, basic=True),
+        _query(cols, T0, T1, basic=True, rollup="15m", sources="10.0.0.4"),
+        _query(cols, T0, T1, basic=True, gateways=["NG-APP", GATEWAYS[0]]),
     ]
     results = kql_check(queries)
     for query, result in zip(queries, results, strict=True):
@@ -216,5 +235,49 @@ def test_basic_plan_queries_are_single_table_without_a_time_filter(kql_check: An
     analytics = build_flow_query(cols, T0, T1)
     assert analytics.splitlines()[1].startswith("| where TimeGenerated >= ")
     assert analytics.splitlines()[:1] + analytics.splitlines()[2:] == queries[0].splitlines()
-    with pytest.raises(ValueError, match="plan='gold' must be 'analytics' or 'basic'"):
-        build_flow_query(cols, T0, T1, plan="gold")
+    # flow_kql writes the Basic text when the options say so.
+    assert flow_kql(T0, T1, options=QueryOptions(plan="basic")) == queries[0]
+    with pytest.raises(ValueError, match="plan='gold' must be one of 'auto', 'analytics', 'basic'"):
+        QueryOptions(plan="gold")  # type: ignore[arg-type]
+
+
+def test_address_filters_send_every_spelling_a_record_may_hold(kql_check: Any) -> None:
+    """Log Analytics compares text: canonical, hexadecimal and typed spellings all travel.
+
+    An IPv4 host also stands for the IPv6 addresses that embed it (NAT64 and
+    IPv4-mapped, both spellings each), and such an address for its IPv4 host, as
+    ``find_flows`` matches them locally; other IPv6 addresses stand for themselves.
+    """
+    cols = column_map("NatGatewayFlowlogsV1", LA_TYPES)
+    query = _query(
+        cols,
+        T0,
+        T1,
+        sources="::FFFF:A00:1",
+        destinations=["14.1.2.3", "64:ff9b::e01:203"],
+        nat_ips=" 2001:DB8::1 ",
+    )
+    (result,) = kql_check([query])
+    assert result["diagnostics"] == []
+    assert result["columns"] == FLOW_TYPES
+    embedding_14_1_2_3 = [
+        "64:ff9b::14.1.2.3",
+        "64:ff9b::e01:203",
+        "::ffff:14.1.2.3",
+        "::ffff:e01:203",
+    ]
+    assert [v for v in result["strings"] if v != "time"] == [
+        # sources: the mapped address as written, canonical and hex, then its host
+        "::ffff:10.0.0.1",
+        "::ffff:a00:1",
+        "::FFFF:A00:1",
+        "10.0.0.1",
+        "64:ff9b::10.0.0.1",
+        "64:ff9b::a00:1",
+        # destinations: the host, then what embeds it (the NAT64 value adds nothing new)
+        "14.1.2.3",
+        *embedding_14_1_2_3,
+        # nat_ips: a plain IPv6 address, canonical and as typed
+        "2001:db8::1",
+        "2001:DB8::1",
+    ]

@@ -15,9 +15,10 @@ from livefixtures import *  # noqa: F403
 from loopback import LoopbackServer
 
 from natlens import FLOW_SCHEMA
-from natlens._schema import COUNTER_COLUMNS
+from natlens._schema import COUNTER_COLUMNS, canonical_ip
 from natlens.azure import (
     LogAnalyticsError,
+    QueryOptions,
     read_log_analytics,
     read_log_analytics_resource,
     scan_log_analytics,
@@ -28,17 +29,20 @@ END = START + timedelta(hours=36)
 ORDER = ["time", "source_ip", "destination_ip", "nat_gateway_ip"]
 
 
-def _read(server: LoopbackServer, credential: Any, **options: Any) -> pl.DataFrame:
-    start = options.pop("start", START)
-    end = options.pop("end", END)
+def _read(
+    server: LoopbackServer,
+    credential: Any,
+    start: Any = START,
+    end: Any = END,
+    **options: Any,
+) -> pl.DataFrame:
     return read_log_analytics(
         WORKSPACE,
         start,
         end,
+        options=QueryOptions(progress=False, **options),
         credential=credential,
         endpoint=server.endpoint,
-        progress=False,
-        **options,
     )
 
 
@@ -56,7 +60,7 @@ def test_raw_read_returns_every_record_in_flow_schema(
     loopback: LoopbackServer, credential: Any, flows: pl.DataFrame
 ) -> None:
     start, end = START + timedelta(hours=2, minutes=17), START + timedelta(hours=20, minutes=3)
-    got = _read(loopback, credential, start=start, end=end, window=timedelta(hours=6))
+    got = _read(loopback, credential, start=start, end=end, span=timedelta(hours=6))
     _same(got, flows.filter(pl.col("time").is_between(start, end, closed="left")))
     # IPv6 came back upper case and the ids lower case: canonical again.
     assert "2001:db8::10" in got["source_ip"].to_list()
@@ -77,7 +81,7 @@ def test_filters_run_on_the_server(
         sources=["10.0.0.4", "2001:DB8:0::10"],
         destinations=["8.8.8.8", "20.60.1.10", "2620:1ec:c11::200"],
         gateways=["ng-weu-1", GATEWAYS[2].lower()],
-        window=timedelta(hours=12),
+        span=timedelta(hours=12),
     )
     expected = flows.filter(
         pl.col("source_ip").is_in(["10.0.0.4", "2001:db8::10"]),
@@ -88,7 +92,7 @@ def test_filters_run_on_the_server(
     _same(got, expected)
     # Only the matching rows travelled.
     assert sum(e["rows"] for e in _queries(loopback)) == expected.height
-    by_nat = _read(loopback, credential, nat_ips="198.51.100.7", window=timedelta(hours=36))
+    by_nat = _read(loopback, credential, nat_ips="198.51.100.7", span=timedelta(hours=36))
     _same(by_nat, flows.filter(pl.col("nat_gateway_ip") == "198.51.100.7"))
 
 
@@ -99,8 +103,8 @@ def test_rollup_is_summed_on_the_server_into_flow_schema(
     # A start off the grain and short windows: bins straddle windows and are added up.
     start = START + timedelta(minutes=50)
     # 7m: an odd grain, default windows (whole bins, about a day).
-    window = {"1h": timedelta(hours=5), "15m": timedelta(hours=3), "1d": timedelta(days=1)}
-    got = _read(loopback, credential, start=start, rollup=grain, window=window.get(grain))
+    span = {"1h": timedelta(hours=5), "15m": timedelta(hours=3), "1d": timedelta(days=1)}
+    got = _read(loopback, credential, start=start, rollup=grain, span=span.get(grain))
     every = grain
     expected = (
         flows.filter(pl.col("time") >= start)
@@ -126,7 +130,7 @@ def test_a_window_at_the_row_cap_is_split_not_truncated(
     loopback: LoopbackServer, credential: Any, flows: pl.DataFrame
 ) -> None:
     loopback.state.max_rows = 4_000
-    got = _read(loopback, credential, window=timedelta(hours=36), max_rows=4_000)
+    got = _read(loopback, credential, span=timedelta(hours=36), max_rows=4_000)
     _same(got, flows)
     answers = _queries(loopback)
     assert any(e["rows"] == 4_000 for e in answers)  # capped answers were seen and dropped
@@ -142,7 +146,7 @@ def test_a_partial_answer_is_retried_in_halves(
         "and TimeGenerated < datetime(2025-11-05T00:00:00.000000Z)"
     )
     loopback.state.partial_when = lambda query: whole in query
-    got = _read(loopback, credential, window=timedelta(days=1))
+    got = _read(loopback, credential, span=timedelta(days=1))
     _same(got, flows)
     assert sum(whole in e["body"]["query"] for e in loopback.state.log) == 1
 
@@ -179,7 +183,7 @@ def test_concurrency_stays_within_the_per_user_limit(
 ) -> None:
     loopback.state.delay = 0.15
     loopback.state.max_concurrent = 3
-    got = _read(loopback, credential, window=timedelta(hours=2), max_concurrency=3)
+    got = _read(loopback, credential, span=timedelta(hours=2), max_concurrency=3)
     _same(got, flows)
     assert loopback.state.peak_in_flight == 3
     assert all(e["status"] == 200 for e in loopback.state.log)
@@ -228,10 +232,9 @@ def test_resource_variant_queries_the_gateway(
         rid,
         START,
         end,
+        options=QueryOptions(gateways=rid, progress=False),
         credential=credential,
         endpoint=loopback.endpoint,
-        gateways=rid,
-        progress=False,
     )
     _same(got, flows.filter(pl.col("time") < end, pl.col("resource_id") == GATEWAYS[1]))
     assert {e["path"] for e in loopback.state.log} == {f"/v1{rid}/query"}
@@ -242,7 +245,12 @@ def test_scan_queries_only_when_collected(
 ) -> None:
     end = START + timedelta(hours=1)
     lazy = scan_log_analytics(
-        WORKSPACE, START, end, credential=credential, endpoint=loopback.endpoint, progress=False
+        WORKSPACE,
+        START,
+        end,
+        options=QueryOptions(progress=False),
+        credential=credential,
+        endpoint=loopback.endpoint,
     )
     assert lazy.collect_schema() == FLOW_SCHEMA
     assert loopback.state.log == []
@@ -256,13 +264,35 @@ def test_scan_queries_only_when_collected(
 
 
 def test_bad_arguments_are_named(loopback: LoopbackServer, credential: Any) -> None:
-    with pytest.raises(ValueError, match="start must be a timezone-aware"):
-        _read(loopback, credential, start=datetime(2025, 11, 4))
-    with pytest.raises(ValueError, match=r"window=.*multiple of the grain"):
-        _read(loopback, credential, rollup="1h", window=timedelta(minutes=90))
-    with pytest.raises(ValueError, match=r"end .* must be after start"):
+    with pytest.raises(ValueError, match="start: 'yesterday' is not an ISO date or time"):
+        _read(loopback, credential, start="yesterday")
+    with pytest.raises(ValueError, match=r"span=1:30:00 must be a whole multiple of the grain"):
+        _read(loopback, credential, rollup="1h", span=timedelta(minutes=90))
+    with pytest.raises(ValueError, match=r"end: .* is not after start"):
         _read(loopback, credential, end=START)
+    with pytest.raises(ValueError, match=r"sources: '10\.0\.0\.300' is not an IP address"):
+        _read(loopback, credential, sources=["10.0.0.4", "10.0.0.300"])
+    with pytest.raises(ValueError, match="max_rows=500001 must be between 1 and 500000"):
+        _read(loopback, credential, max_rows=500_001)
     assert loopback.state.log == []
+
+
+def test_naive_and_text_times_are_utc(loopback: LoopbackServer, credential: Any) -> None:
+    """As in the local loaders: a naive datetime, a date or ISO text without zone is UTC."""
+    end = START + timedelta(minutes=3)
+    aware = _read(loopback, credential, end=end)
+    assert aware.height > 0
+    naive = _read(loopback, credential, start=START.replace(tzinfo=None), end=end)
+    text = _read(loopback, credential, start="2025-11-04", end="2025-11-04T00:03")
+    assert naive.equals(aware)
+    assert text.equals(aware)
+    bounds = (
+        "TimeGenerated >= datetime(2025-11-04T00:00:00.000000Z) "
+        "and TimeGenerated < datetime(2025-11-04T00:03:00.000000Z)"
+    )
+    sent = _queries(loopback)
+    assert len(sent) == 3
+    assert all(bounds in e["body"]["query"] for e in sent)
 
 
 def test_timestamps_are_utc(loopback: LoopbackServer, credential: Any) -> None:
@@ -290,7 +320,7 @@ def test_the_real_500000_row_cap_is_split_around(loopback: LoopbackServer, crede
     loopback.state.tables = {
         "NatGatewayFlowlogsV1": la_table(big, LA_TYPES, "NatGatewayFlowlogsV1")
     }
-    got = _read(loopback, credential, end=START + timedelta(hours=2), window=timedelta(hours=2))
+    got = _read(loopback, credential, end=START + timedelta(hours=2), span=timedelta(hours=2))
     assert got.height == n
     assert got["bytes_sent"].sum() == big["bytes_sent"].sum()
     rows = [e["rows"] for e in _queries(loopback)]
@@ -374,15 +404,55 @@ def test_a_basic_table_in_a_resource_context_is_a_clear_error(
     loopback: LoopbackServer, credential: Any, flows: pl.DataFrame
 ) -> None:
     start, _ = _basic(loopback, flows)
-    options = {
-        "credential": credential,
-        "endpoint": loopback.endpoint,
-        "progress": False,
-    }
+    reach = {"credential": credential, "endpoint": loopback.endpoint}
     end = start + timedelta(hours=1)
+    basic = QueryOptions(plan="basic", progress=False)
     with pytest.raises(ValueError, match=r"plan='basic'.*read_log_analytics\(<workspace id>"):
-        read_log_analytics_resource(GATEWAYS[0], start, end, plan="basic", **options)
+        read_log_analytics_resource(GATEWAYS[0], start, end, options=basic, **reach)
     assert loopback.state.log == []
     with pytest.raises(LogAnalyticsError, match=r"Basic plan.*resource's context.*plan='basic'"):
-        read_log_analytics_resource(GATEWAYS[0], start, end, **options)
+        read_log_analytics_resource(
+            GATEWAYS[0], start, end, options=QueryOptions(progress=False), **reach
+        )
     assert len(loopback.state.log) == 1  # the refused schema probe, nothing else
+
+
+def test_an_ipv4_destination_finds_its_nat64_records_on_the_server(
+    loopback: LoopbackServer, credential: Any, flows: pl.DataFrame
+) -> None:
+    """A workspace stores addresses as the gateway wrote them (NAT64 in hex here).
+
+    The server compares text, so the filter on the IPv4 host sends the spellings of
+    the addresses that embed it too: the server keeps what ``find_flows`` keeps
+    locally, and the records come back in canonical mixed notation.
+    """
+    from natlens import find_flows
+
+    first = flows.filter(pl.col("time") < START + timedelta(minutes=10)).head(7)
+    written = [
+        "64:ff9b::e01:203",
+        "64:FF9B::14.1.2.3",
+        "14.1.2.3",
+        "::ffff:e01:203",
+        "8.8.8.8",
+        "14.1.2.4",
+        "2001:db8::e01:203",
+    ]
+    stored = first.with_columns(pl.Series("destination_ip", written))
+    loopback.state.tables = {
+        "NatGatewayFlowlogsV1": la_table(stored, LA_TYPES, "NatGatewayFlowlogsV1")
+    }
+    end = START + timedelta(minutes=10)
+    local = stored.with_columns(pl.col("destination_ip").map_elements(canonical_ip, pl.String))
+    for value in ("14.1.2.3", "64:ff9b::e01:204"):
+        got = _read(loopback, credential, end=end, destinations=value)
+        expected = find_flows(local, destinations=value)
+        assert got.height > 0
+        _same(got, expected)
+    got = _read(loopback, credential, end=end, destinations="14.1.2.3")
+    assert sorted(got["destination_ip"].to_list()) == [
+        "14.1.2.3",
+        "64:ff9b::14.1.2.3",
+        "64:ff9b::14.1.2.3",
+        "::ffff:14.1.2.3",
+    ]
