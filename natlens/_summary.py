@@ -442,10 +442,10 @@ def _health_parts(summary: FlowSummary) -> list[Note | Table]:
         ]
         parts.append(
             Table(
-                "Gateway metrics (UTC): lowest 15-minute average of DatapathAvailability "
-                f"and the windows below {AVAILABILITY_THRESHOLD:g}%; failed SNAT "
-                "connections, the minutes with failures, the first and last of them and the "
-                "most in a minute; packets the gateway dropped (PacketDropCount)",
+                "Gateway metrics (UTC): the lowest 15-minute DatapathAvailability and the "
+                f"windows below {AVAILABILITY_THRESHOLD:g}%; failed SNAT connections, the "
+                "minutes with failures, the first and last, the most in a minute; packets "
+                "dropped (PacketDropCount)",
                 summary.health.select(
                     pl.col("resource_id")
                     .map_elements(gateway_name, return_dtype=pl.String)
@@ -691,7 +691,7 @@ def _drop_parts(summary: FlowSummary) -> list[Note | Table]:
                 *_where(drops),
                 pl.col("packets_dropped").alias("packets dropped"),
                 _percent("drop_rate", "drop rate", 2),
-                pl.col("drop_minutes").alias("minutes with drops"),
+                pl.col("drop_minutes").alias("minutes"),
                 pl.col("first_drop").alias("first drop"),
                 pl.col("last_drop").alias("last drop"),
             ),
