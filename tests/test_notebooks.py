@@ -153,7 +153,8 @@ def _exported(nb: nbformat.NotebookNode, name: str) -> str:
         if re.search(r"^nc\.chart_\w+\(", cell.source, re.MULTILINE):
             assert any(k in data for data in shown for k in STATIC), f"{name} cell {index}"
     charts = sum(1 for c in nb.cells if re.search(r"^nc\.chart_", c.source, re.MULTILINE))
-    assert body.count("<svg") + body.count("image/png") >= charts
+    pictures = len(re.findall(r"class=\"jp-Rendered(?:SVG|Image) jp-OutputArea-output", body))
+    assert pictures >= charts, f"{name}: {pictures} pictures for {charts} charts"
     return body
 
 
