@@ -6,12 +6,12 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal, TypeAlias
+from typing import Literal
 
 from natlens._schema import canonical_ip
 from natlens._typing import Targets
 
-__all__ = ["MAX_ROWS", "Plan", "QueryOptions", "check_name", "ip_spellings", "parse_grain"]
+__all__ = ["MAX_ROWS", "PLANS", "QueryOptions", "check_name", "ip_spellings", "parse_grain"]
 
 MAX_ROWS = 500_000
 """The row cap of one Log Analytics answer (and Data Explorer's default truncation)."""
@@ -19,10 +19,8 @@ MAX_ROWS = 500_000
 MAX_SERVER_TIMEOUT = 600
 """Seconds Log Analytics lets one query run, at most."""
 
-Plan: TypeAlias = Literal["auto", "analytics", "basic"]
+PLANS = ("auto", "analytics", "basic")
 """A Log Analytics table plan: found from the service's answer, or said up front."""
-
-PLANS: tuple[Plan, ...] = ("auto", "analytics", "basic")
 
 DAY = timedelta(days=1)
 _EMBEDDING = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("::ffff:0:0/96"))
@@ -207,7 +205,7 @@ class QueryOptions:
     max_rows: int = MAX_ROWS
     server_timeout: int = MAX_SERVER_TIMEOUT
     progress: bool | None = None
-    plan: Plan = "auto"
+    plan: Literal["auto", "analytics", "basic"] = "auto"
 
     def __post_init__(self) -> None:
         for argument in ("sources", "destinations", "nat_ips"):
