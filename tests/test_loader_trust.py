@@ -392,7 +392,7 @@ def test_a_sync_cache_is_read_once(tmp_path: Path) -> None:
     (cache / "manifest.jsonl").write_text(json.dumps({"name": BLOB}) + "\n")
     assert natlens.read_flowlogs(cache).height == flows.height
     assert natlens.read_flowlogs(tmp_path).height == flows.height
-    assert f"{flows.height:,} records" in natlens.triage(cache)
+    assert natlens.summarize(cache).records == flows.height  # what natlens triage shows
 
 
 def test_pipes_and_broken_links_are_reported_not_skipped(tmp_path: Path) -> None:
