@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import enum
 import html
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -284,6 +285,15 @@ class Criteria(TypedDict):
 _FILTERS = ("sources", "destinations", "nat_ips", "gateways")
 
 
+class _Keep(enum.Enum):
+    """Marks a field :meth:`FilterState.replace` leaves as it is."""
+
+    KEEP = enum.auto()
+
+
+_KEEP = _Keep.KEEP
+
+
 @dataclass(frozen=True)
 class FilterState:
     """What a dashboard shows: an immutable value, compared and copied freely.
@@ -339,8 +349,28 @@ class FilterState:
         object.__setattr__(self, "start", start)
         object.__setattr__(self, "end", end)
 
-    def replace(self, **changes: Any) -> FilterState:
-        """Return a copy with some fields changed."""
+    def replace(
+        self,
+        *,
+        start: TimeLike | None | _Keep = _KEEP,
+        end: TimeLike | None | _Keep = _KEEP,
+        sources: tuple[str, ...] | _Keep = _KEEP,
+        destinations: tuple[str, ...] | _Keep = _KEEP,
+        nat_ips: tuple[str, ...] | _Keep = _KEEP,
+        gateways: tuple[str, ...] | _Keep = _KEEP,
+        metric: Metric | _Keep = _KEEP,
+    ) -> FilterState:
+        """Return a copy with the fields given changed (the others kept)."""
+        given = {
+            "start": start,
+            "end": end,
+            "sources": sources,
+            "destinations": destinations,
+            "nat_ips": nat_ips,
+            "gateways": gateways,
+            "metric": metric,
+        }
+        changes = {name: value for name, value in given.items() if value is not _KEEP}
         return dataclasses.replace(self, **changes)
 
     def criteria(self) -> Criteria:

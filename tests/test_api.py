@@ -139,6 +139,8 @@ OPTIONS = frozenset(
         "endpoint",
         "rollup",
         "plan",
+        "options",  # the query readers' one typed QueryOptions value
+        "span",  # the time one query covers (window means a spike window)
         "schema",
         "server_timeout",
         "max_concurrency",
@@ -163,6 +165,7 @@ RESULTS = frozenset(
         "Problem",
         "SampleData",
         "SyncReport",
+        "Table",
     }
 )
 """Values natlens returns or raises: their fields are named for what they hold (a user
@@ -241,7 +244,7 @@ def test_the_vocabulary_check_catches_what_it_is_for(monkeypatch: pytest.MonkeyP
     assert "natlens.top_talkers(by='bytes_sent'): by groups; measure with metric=" in problems
     assert "natlens.top_talkers(top): not in the vocabulary" in problems
     assert "natlens.find_flows(source): a source is the first argument" in problems
-    assert "natlens.find_flows(options): not in the vocabulary" in problems
+    assert "natlens.find_flows(**options): a typed keyword or options value instead" in problems
 
 
 def test_public_surface_is_exactly_the_declared_list() -> None:

@@ -308,20 +308,13 @@ def test_nat_ip_imbalance_compares_each_family_apart() -> None:
         ("2603:1020::28", 6, 1.0, 1.0),
     ]
     text = natlens.triage(natlens.summarize(flows))
-    table = text.split("\nNAT public IPs (", 1)[1].splitlines()
-    assert "same family" in table[0]
-    assert table[1].split() == [
-        "nat_gateway_ip",
-        "family",
-        "records",
-        "sources",
-        "destinations",
-        "imbalance",
-    ]
-    assert [line.split()[:2] + line.split()[-1:] for line in table[2:5]] == [
-        ["20.1.1.1", "IPv4", "1.5"],
-        ["20.1.1.2", "IPv4", "0.5"],
-        ["2603:1020::28", "IPv6", "1.0"],
+    table = text.split("\n  NAT public IPs (share: ", 1)[1].splitlines()
+    assert "of the same family" in table[0]
+    rows = [line.split() for line in table[2:5]]
+    assert [[r[1], r[2], r[-1]] for r in rows] == [
+        ["20.1.1.1", "IPv4", "75.0%"],
+        ["20.1.1.2", "IPv4", "25.0%"],
+        ["2603:1020::28", "IPv6", "100.0%"],
     ]
 
 
