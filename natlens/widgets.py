@@ -352,8 +352,8 @@ class FilterState:
     def replace(
         self,
         *,
-        start: TimeLike | None | _Keep = _KEEP,
-        end: TimeLike | None | _Keep = _KEEP,
+        start: TimeLike | _Keep | None = _KEEP,
+        end: TimeLike | _Keep | None = _KEEP,
         sources: tuple[str, ...] | _Keep = _KEEP,
         destinations: tuple[str, ...] | _Keep = _KEEP,
         nat_ips: tuple[str, ...] | _Keep = _KEEP,
