@@ -721,6 +721,12 @@ def _whole_decimal(text: str, value: object, name: str) -> int:
     return int(number)
 
 
+class _JsonNumber(str):
+    """A JSON number that is not an integer, kept as the text the file holds (never a float)."""
+
+    __slots__ = ()
+
+
 def _raw_text(value: object) -> str | None:
     """A JSON value as the text the fast path reads for it (DuckDB's VARCHAR)."""
     if value is None or isinstance(value, str):
@@ -1029,7 +1035,7 @@ class _Careful:
     def document(self, text: str, line: int | None, torn: bool = False) -> None:
         """One JSON document: a line, or a whole file when ``line`` is None."""
         try:
-            document = json.loads(text, parse_float=decimal.Decimal)
+            document = json.loads(text, parse_float=_JsonNumber, parse_constant=_JsonNumber)
         except json.JSONDecodeError as exc:
             if torn:
                 reason = "incomplete last line (the blob may still be being written)"
@@ -1221,7 +1227,7 @@ def _careful(plan: _Plan) -> tuple[pl.DataFrame, list[Problem]]:
         reader.csv(text)
     elif plan.format == "json":
         try:
-            document = json.loads(text, parse_float=decimal.Decimal)
+            document = json.loads(text, parse_float=_JsonNumber, parse_constant=_JsonNumber)
         except (json.JSONDecodeError, RecursionError):
             if _looks_like_json_lines(text) or "\n" not in text.strip():
                 reader.lines(_split_lines(text))
