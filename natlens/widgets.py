@@ -370,7 +370,7 @@ class FilterState:
             "gateways": gateways,
             "metric": metric,
         }
-        changes = {name: value for name, value in given.items() if value is not _KEEP}
+        changes: dict[str, Any] = {n: v for n, v in given.items() if v is not _KEEP}
         return dataclasses.replace(self, **changes)
 
     def criteria(self) -> Criteria:
