@@ -93,7 +93,7 @@ def test_score_traffic_uses_same_weekday_with_enough_weeks() -> None:
     with pytest.raises(ValueError, match="every: 'soon' is not a duration"):
         natlens.find_spikes(frame(*rhythm(2)), every="soon", **PRICE)
     with pytest.raises(ValueError, match="metric: 'octets' is not one of"):
-        natlens.find_spikes(frame(*rhythm(2)), metric="octets", **PRICE)
+        natlens.find_spikes(frame(*rhythm(2)), metric="octets", **PRICE)  # type: ignore[arg-type]
 
 
 def upload(start: dt.datetime, hours: list[int], sent: int) -> list[dict[str, object]]:

@@ -453,8 +453,9 @@ def answer_key_md(key: dict[str, Any]) -> str:
         para(
             "How to find it: bytes per hour over the week show one afternoon far above the",
             "rest as one spike event (`natlens.find_spikes`); within it, bytes by source and",
-            "destination point at one VM and one address (`natlens.explain_spike`), which the Service Tags",
-            "file labels Storage.WestEurope (`natlens.label_destinations`). ByteCount (Out) in",
+            "destination point at one VM and one address (`natlens.explain_spike`), which the",
+            "Service Tags file labels Storage.WestEurope (`natlens.label_destinations`). ByteCount",
+            "(Out) in",
             "the metrics shows the same plateau.",
         ),
         "## 2. Intermittent github.com problem: one heavy connection rate limited",
