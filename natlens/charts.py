@@ -31,6 +31,7 @@ import altair as alt
 import polars as pl
 
 from natlens._enrich import label_sources
+from natlens._html import BYTE_UNITS, byte_unit
 from natlens._time import time_range
 from natlens._typing import FrameLike, Inventory, Labels, Metric, TimeLike
 from natlens._usage import (
@@ -109,14 +110,6 @@ _TIME_TEXT = "%Y-%m-%d %H:%M UTC"
 _NAME_CHARS = 40
 """Names (VM, service tag, gateway) longer than this are shortened in the middle on axes."""
 
-_UNITS: tuple[tuple[str, float], ...] = (
-    ("B", 1.0),
-    ("KB", 1e3),
-    ("MB", 1e6),
-    ("GB", 1e9),
-    ("TB", 1e12),
-)
-
 _METRIC_LABEL: dict[str, str] = {
     "bytes": "traffic",
     "bytes_sent": "bytes sent",
@@ -137,36 +130,17 @@ _RED = "#e45756"
 _BLUE = "#4c78a8"
 
 
-def byte_unit(largest: float) -> tuple[str, float]:
-    """Pick the decimal byte unit that shows ``largest`` as a readable number.
-
-    Returns the unit's name and its size in bytes.
-
-    Examples
-    --------
-    >>> byte_unit(3_500_000)
-    ('MB', 1000000.0)
-    >>> byte_unit(0)
-    ('B', 1.0)
-    """
-    name, size = _UNITS[0]
-    for unit_name, unit_size in _UNITS:
-        if abs(largest) >= unit_size:
-            name, size = unit_name, unit_size
-    return name, size
-
-
 def _human_bytes(column: str) -> pl.Expr:
     """A text column such as ``'1.23 GB'`` for a byte-count column, for tooltips."""
     value = pl.col(column).cast(pl.Float64)
     expr: Any = pl.when(value.abs() < 1e3).then(
         value.round(0).cast(pl.Int64).cast(pl.String) + pl.lit(" B")
     )
-    for name, size in _UNITS[1:]:
+    for name, size in BYTE_UNITS[1:]:
         expr = expr.when(value.abs() < size * 1e3).then(
             (value / size).round(2).cast(pl.String) + pl.lit(f" {name}")
         )
-    tb_name, tb_size = _UNITS[-1]
+    tb_name, tb_size = BYTE_UNITS[-1]
     result: pl.Expr = expr.otherwise(
         (value / tb_size).round(2).cast(pl.String) + pl.lit(f" {tb_name}")
     )
