@@ -86,15 +86,13 @@ def _rows(text: str) -> int:
     return value
 
 
-def _add_summary_options(parser: argparse.ArgumentParser, *, rows: int, samples: bool) -> None:
+def _add_summary_options(parser: argparse.ArgumentParser, *, rows: int) -> None:
     """The inputs ``triage`` and ``report`` share: what :func:`natlens.summarize` takes."""
     parser.add_argument(
         "source",
-        nargs="*" if samples else "+",
-        help="flow-log files, folders or globs"
-        + (
-            " (default: the shipped sample week with its metrics and side files)" if samples else ""
-        ),
+        nargs="*",
+        help="flow-log files, folders or globs "
+        "(default: the shipped sample week with its metrics and side files)",
     )
     parser.add_argument(
         "--metrics",
@@ -222,7 +220,7 @@ def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "gateway health (with --metrics), usage, spikes and cost, dropped packets and "
         "allowlist compliance. The same story natlens triage prints, with charts.",
     )
-    _add_summary_options(parser, rows=10, samples=False)
+    _add_summary_options(parser, rows=10)
     parser.add_argument("-o", "--output", default="report.html", help="HTML file to write")
     parser.add_argument("--title", default=None, help="report title")
     parser.set_defaults(handler=_run_report)
@@ -253,7 +251,7 @@ def _add_triage(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "(with --metrics), volume and cost, top sources and destinations, NAT IP usage, "
         "spikes, dropped packets and compliance. The same story natlens report writes as HTML.",
     )
-    _add_summary_options(parser, rows=5, samples=True)
+    _add_summary_options(parser, rows=5)
     parser.set_defaults(handler=_run_triage)
 
 

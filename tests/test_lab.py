@@ -25,7 +25,8 @@ from urllib.error import HTTPError
 import nbformat
 import pytest
 
-from natlens._lab import START_PAGE, lab_command, strip_outputs
+from natlens._cli import main
+from natlens._lab import START_PAGE, lab_command, notebooks_dir, strip_outputs
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 _MAIN = "from natlens._cli import main; raise SystemExit(main())"
@@ -239,3 +240,17 @@ def test_lab_command_line() -> None:
     ]
     with pytest.raises(ValueError, match="--port must be between 1 and 65535"):
         lab_command(Path("/nb"), port=70000)
+
+
+def test_notebooks_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert (notebooks_dir() / "01-troubleshoot-outbound.ipynb").exists()
+    monkeypatch.setenv("NATLENS_NOTEBOOKS", str(tmp_path / "missing"))
+    with pytest.raises(FileNotFoundError, match="set NATLENS_NOTEBOOKS"):
+        notebooks_dir()
+
+
+def test_natlens_lab_without_notebooks_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["lab", "--notebook-dir", str(tmp_path / "none")]) == 2
+    assert f"notebook folder {tmp_path / 'none'} not found" in capsys.readouterr().err

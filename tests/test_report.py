@@ -3,16 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
 import re
-import secrets
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +12,6 @@ import pytest
 
 import natlens
 from natlens._cli import main
-from natlens._lab import lab_command, notebooks_dir
 from natlens._report import render_report
 
 # -- natlens report ----------------------------------------------------------------------
@@ -54,6 +44,17 @@ def full_report(samples: natlens.SampleData, tmp_path_factory: pytest.TempPathFa
     )
     assert code == 0
     return out.read_text(encoding="utf-8")
+
+
+def test_report_without_a_source_is_the_sample_week_with_its_side_files(
+    full_report: str, tmp_path: Path
+) -> None:
+    """``natlens report`` alone, like ``natlens triage``: the samples, metrics and side files."""
+    out = tmp_path / "r.html"
+    assert main(["report", "-o", str(out), "--title", "Fabrikam <week>"]) == 0
+    page = out.read_text(encoding="utf-8")
+    for heading in ("Health", "Compliance"):
+        assert _section(page, heading) == _section(full_report, heading)
 
 
 def _section(page: str, heading: str) -> str:
@@ -210,90 +211,3 @@ def test_report_errors_speak_command_line(
     assert "--price-per-gb: must be a number of at least 0, got '-1'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="no flow records"):
         natlens.summarize(pl.DataFrame(schema=natlens.FLOW_SCHEMA))
-
-
-# -- natlens lab -------------------------------------------------------------------------
-
-
-def test_lab_command_line() -> None:
-    command = lab_command(Path("/nb"), port=8899, no_browser=True, extra=["--ServerApp.x=1"])
-    assert command == [
-        sys.executable,
-        "-m",
-        "jupyterlab",
-        "--ServerApp.root_dir=/nb",
-        "--LabApp.news_url=None",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        "--port=8899",
-        "--no-browser",
-        "--ServerApp.x=1",
-    ]
-    with pytest.raises(ValueError, match="--port must be between 1 and 65535"):
-        lab_command(Path("/nb"), port=70000)
-
-
-def test_notebooks_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    assert (notebooks_dir() / "01-troubleshoot-outbound.ipynb").exists()
-    monkeypatch.setenv("NATLENS_NOTEBOOKS", str(tmp_path / "missing"))
-    with pytest.raises(FileNotFoundError, match="set NATLENS_NOTEBOOKS"):
-        notebooks_dir()
-
-
-def test_natlens_lab_without_notebooks_is_a_clear_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["lab", "--notebook-dir", str(tmp_path / "none")]) == 2
-    assert f"notebook folder {tmp_path / 'none'} not found" in capsys.readouterr().err
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def test_natlens_lab_serves_the_notebooks(tmp_path: Path) -> None:
-    port, token = _free_port(), secrets.token_hex(8)
-    extra = ["--", f"--IdentityProvider.token={token}", "--ip=127.0.0.1"]
-    if os.geteuid() == 0:
-        extra.append("--allow-root")
-    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
-    lab = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from natlens._cli import main; raise SystemExit(main())",
-            "lab",
-            "--no-browser",
-            "--port",
-            str(port),
-            *extra,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        url = f"http://127.0.0.1:{port}/api/contents?token={token}"
-        while True:
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    listing = json.load(response)
-                break
-            except OSError:
-                assert lab.poll() is None, "natlens lab exited early"
-                assert time.monotonic() < deadline, "JupyterLab did not answer within 60 s"
-                time.sleep(0.3)
-        names = {item["name"] for item in listing["content"]}
-        assert {"01-troubleshoot-outbound.ipynb", "workshop"} <= names
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/lab?token={token}", timeout=5) as r:
-            assert b"JupyterLab" in r.read()
-    finally:
-        lab.send_signal(signal.SIGTERM)
-        try:
-            lab.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            lab.kill()
-            lab.wait()
