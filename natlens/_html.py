@@ -28,9 +28,9 @@ TABLE_CSS = """
 .natlens-table {border-collapse: collapse; font-size: 13px; margin: 8px 12px 8px 0}
 .natlens-table caption {font-weight: bold; text-align: left; padding: 4px 0;
   white-space: normal}
-.natlens-table th, .natlens-table td {border-bottom: 1px solid #ddd; padding: 3px 8px;
-  text-align: left}
-.natlens-table th {background: #f3f6fa}
+table.natlens-table th, table.natlens-table td {border-bottom: 1px solid #ddd;
+  padding: 3px 8px; text-align: left; white-space: nowrap}
+table.natlens-table th {background: #f3f6fa}
 .natlens-ok {color: #2e7d32} .natlens-problem {color: #c62828; font-weight: bold}
 .natlens-unknown {color: #8a6d00} .natlens-note {color: #555}
 """
