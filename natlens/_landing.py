@@ -4,7 +4,9 @@ Event Hubs Capture writes Avro files whose ``Body`` holds the event bytes: for a
 setting, UTF-8 ``{"records": [...]}`` with the same envelope as a storage-account blob. A
 Log Analytics export job writes Parquet with the table's own column names. Both are read
 file by file; a bad event, record or row costs exactly itself and is reported with the file
-and the event's sequence number, or the row.
+and the event's sequence number, or the row. Their values go through the same checks as
+JSON Lines (:func:`natlens._files._validated`): one bad value, one verdict, one reason,
+whatever the format.
 
 Storage accounts and event hubs also hold other categories (NSG flow logs, VNet flow logs,
 firewall logs, metrics). A file of another category is named for what it is, once, instead
@@ -24,15 +26,15 @@ from typing import Any
 import polars as pl
 
 from natlens._fields import field_map
-from natlens._files import FlowLogError, Problem, _parse_count, _records_of
-from natlens._schema import (
-    _CANONICAL_V4,
-    COUNTER_COLUMNS,
-    FLOW_SCHEMA,
-    IP_COLUMNS,
-    canonical_ip,
+from natlens._files import (
+    FlowLogError,
+    Problem,
+    _JsonNumber,
+    _Normaliser,
+    _records_of,
+    _validated,
 )
-from natlens._time import parse_timestamp
+from natlens._schema import FLOW_SCHEMA, IP_COLUMNS
 
 __all__ = [
     "AVRO_MAGIC",
@@ -238,67 +240,6 @@ def _events(path: Path, problems: list[Problem]) -> list[dict[str, Any]]:
     return events
 
 
-class _Columns:
-    """Records gathered column by column with their raw values, for one vectorised check.
-
-    Field spellings are resolved once per distinct set of keys; values of the wrong JSON
-    type are named here, every other check is made by :func:`_checked` on whole columns.
-    """
-
-    _TEXT = ("time", *IP_COLUMNS)
-
-    def __init__(self) -> None:
-        self.values: dict[str, list[Any]] = {name: [] for name in FLOW_SCHEMA.names()}
-        self.where: list[tuple[int, str]] = []  # (event index, "event N (...), record R")
-        self.early: list[str | None] = []
-        self._spellings: dict[tuple[str, ...], dict[str, str]] = {}
-
-    def _names(self, mapping: Mapping[str, Any]) -> dict[str, str]:
-        keys = tuple(mapping)
-        names = self._spellings.get(keys)
-        if names is None:
-            names = self._spellings[keys] = field_map(keys)
-        return names
-
-    def add(self, record: Mapping[str, Any], event: int, where: str) -> None:
-        values = {c: record[k] for c, k in self._names(record).items()}
-        props = record.get("properties")
-        if isinstance(props, Mapping):
-            values.update({c: props[k] for c, k in self._names(props).items()})
-        early: str | None = None
-        for name in self._TEXT:
-            value = values.get(name)
-            if value is not None and not isinstance(value, str):
-                early = early or f"{name} is not text: {value!r}"
-                value = None
-            self.values[name].append(value)
-        for name in COUNTER_COLUMNS:
-            value = values.get(name)
-            if value is not None and type(value) is not int:
-                try:
-                    value = _parse_count(value, name)
-                except ValueError as exc:
-                    early, value = early or str(exc), None
-            if value is not None and not -(2**63) <= value < 2**63:
-                early, value = early or f"{name} is out of range: {value}", None
-            self.values[name].append(value)
-        resource = values.get("resource_id")
-        self.values["resource_id"].append(None if resource is None else str(resource))
-        self.where.append((event, where))
-        self.early.append(early)
-
-    def checked(self, file: str) -> tuple[pl.DataFrame, list[tuple[int, Problem]]]:
-        """The good rows in FLOW_SCHEMA, and each bad one's problem keyed by its event."""
-        raw = pl.DataFrame(self.values, schema=FLOW_SCHEMA | dict.fromkeys(self._TEXT, pl.String))
-        checked = _checked(raw)
-        reason = pl.Series(self.early, dtype=pl.String).fill_null(checked.get_column("__reason"))
-        bad = [
-            (self.where[i][0], Problem(file, None, f"{self.where[i][1]}: {reason[i]}"))
-            for i in reason.is_not_null().arg_true().to_list()
-        ]
-        return checked.filter(reason.is_null()).select(FLOW_SCHEMA.names()), bad
-
-
 def read_capture(path: Path) -> tuple[pl.DataFrame, list[Problem]]:
     """Read an Event Hubs Capture Avro file into FLOW_SCHEMA.
 
@@ -309,7 +250,8 @@ def read_capture(path: Path) -> tuple[pl.DataFrame, list[Problem]]:
     file = str(path)
     damage: list[Problem] = []
     problems: list[tuple[int, Problem]] = []
-    columns = _Columns()
+    rows = _Normaliser(None)  # each record's row number stands in for its line
+    places: list[tuple[int, str]] = []  # per row: (event index, "event N (...), record R")
     foreign = ForeignTally()
     for index, event in enumerate(_events(path, damage), start=1):
         where = f"event {index} (sequence number {event.get('SequenceNumber')})"
@@ -318,7 +260,10 @@ def read_capture(path: Path) -> tuple[pl.DataFrame, list[Problem]]:
             problems.append((index, Problem(file, None, f"{where}: empty body")))
             continue
         try:
-            document = json.loads(bytes(body).decode("utf-8"))
+            # Numbers keep their own text, as on the JSON Lines paths (never a float).
+            document = json.loads(
+                bytes(body).decode("utf-8"), parse_float=_JsonNumber, parse_constant=_JsonNumber
+            )
         except UnicodeDecodeError:
             problems.append((index, Problem(file, None, f"{where}: body is not UTF-8 text")))
             continue
@@ -335,9 +280,14 @@ def read_capture(path: Path) -> tuple[pl.DataFrame, list[Problem]]:
                 reason = f"{where}, record {number}: not a record"
                 problems.append((index, Problem(file, None, reason)))
             elif not foreign.skip(record):
-                columns.add(record, index, f"{where}, record {number}")
-    frame, bad = columns.checked(file)
-    ordered = sorted([*problems, *bad], key=lambda item: item[0])
+                rows.add(record, len(places) + 1)
+                places.append((index, f"{where}, record {number}"))
+    frame, bad = rows.checked(file)
+    for problem in bad:
+        assert problem.line is not None
+        at, place = places[problem.line - 1]
+        problems.append((at, Problem(file, None, f"{place}: {problem.reason}")))
+    ordered = sorted(problems, key=lambda item: item[0])
     return frame, [p for _, p in ordered] + damage + foreign.problems(file)
 
 
@@ -362,92 +312,22 @@ def parquet_kind(path: Path, columns: list[str]) -> str | None:
     return None
 
 
-def _parsed(values: list[Any], parse: Any) -> dict[Any, Any]:
-    """Each distinct value mapped to ``parse(value)``, or to None where it raises ValueError."""
-    out: dict[Any, Any] = {}
-    for value in values:
-        try:
-            out[value] = parse(value)
-        except ValueError:
-            out[value] = None
-    return out
+def _raw(values: pl.Series) -> pl.Series:
+    """A Parquet column as text, as a JSON reader hands a value to :func:`_validated`.
 
-
-def _checked(raw: pl.DataFrame) -> pl.DataFrame:
-    """FLOW_SCHEMA columns plus ``__reason``: why the row is bad, null when it is fine.
-
-    ``raw`` holds FLOW_SCHEMA names with the file's own types. Each distinct value that is
-    not already of the right type is parsed once, by the same rules as the careful path
-    (:func:`canonical_ip`, :func:`parse_timestamp`, whole-number counters); the rest is
-    one pass of column expressions.
+    Datetimes stay as they are; numbers become their digits, so that a bad one (negative,
+    2**63 or more, not whole) gets the reason it gets in JSON, word for word.
     """
-    raw = raw.with_columns(
-        pl.lit(None, dtype=dtype).alias(name)
-        for name, dtype in FLOW_SCHEMA.items()
-        if name not in raw.columns
-    )
-    parsed: list[pl.Expr] = []
-    reasons: list[pl.Expr] = []
-    time = raw.schema["time"]
-    if isinstance(time, pl.Datetime):
-        utc = (
-            pl.col("time").dt.replace_time_zone("UTC")
-            if time.time_zone is None
-            else (pl.col("time").dt.convert_time_zone("UTC"))
-        )
-        parsed.append(utc.dt.cast_time_unit("us"))
-        reasons.append(pl.when(pl.col("time").is_null()).then(pl.lit("missing time")))
-    else:
-        text = pl.col("time").cast(pl.String)
-        stamps = _parsed(
-            raw.get_column("time").cast(pl.String).drop_nulls().unique().to_list(), parse_timestamp
-        )
-        value = text.replace_strict(stamps, default=None, return_dtype=FLOW_SCHEMA["time"])
-        parsed.append(value.alias("time"))
-        reasons.append(
-            pl.when(text.is_null() | (text.str.strip_chars() == ""))
-            .then(pl.lit("missing time"))
-            .when(value.is_null())
-            .then(pl.format("unparseable timestamp {}", text))
-        )
-    for name in IP_COLUMNS:
-        text = pl.col(name).cast(pl.String)
-        # Dotted quads already in canonical form are their own canonical text; only the
-        # other distinct spellings (IPv6, odd IPv4, garbage) are parsed in Python.
-        spellings = raw.get_column(name).cast(pl.String).drop_nulls().unique()
-        odd = spellings.filter(~spellings.str.contains(_CANONICAL_V4)).to_list()
-        canonical = _parsed(odd, lambda v: canonical_ip(v) if v.strip() else None)
-        value = (
-            pl.when(text.str.contains(_CANONICAL_V4))
-            .then(text)
-            .otherwise(text.replace_strict(canonical, default=None, return_dtype=pl.String))
-        )
-        parsed.append(value.alias(name))
-        reasons.append(
-            pl.when(text.is_null() | (text.str.strip_chars() == ""))
-            .then(pl.lit(f"missing {name}"))
-            .when(value.is_null())
-            .then(pl.format(f"{name} is not an IP address: '{{}}'", text))
-        )
-    for name in COUNTER_COLUMNS:
-        column = pl.col(name)
-        if raw.schema[name].is_integer():
-            value = column.cast(pl.Int64, strict=False)
-        else:
-            unique = raw.get_column(name).drop_nulls().unique().to_list()
-            numbers = _parsed(unique, lambda v, n=name: _parse_count(v, n))
-            value = column.replace_strict(numbers, default=None, return_dtype=pl.Int64)
-        parsed.append(value.alias(name))
-        reasons.append(
-            pl.when(column.is_not_null() & value.is_null()).then(
-                pl.format(f"{name} is not a whole number in range: {{}}", column)
-            )
-        )
-    parsed.append(pl.col("resource_id").cast(pl.String).str.to_uppercase())
-    # The first check that fails is the reason given: time, then IPs, then counters.
-    return raw.select(*parsed, pl.coalesce(reasons).alias("__reason")).select(
-        *[pl.col(n).cast(t) for n, t in FLOW_SCHEMA.items()], "__reason"
-    )
+    dtype = values.dtype
+    if isinstance(dtype, pl.Datetime) or dtype == pl.String:
+        return values
+    if dtype.is_nested() or dtype in (pl.Binary, pl.Object):
+        text = [
+            None if v is None else json.dumps(v, separators=(",", ":"), default=str)
+            for v in values.to_list()
+        ]
+        return pl.Series(values.name, text, dtype=pl.String)
+    return values.cast(pl.String)
 
 
 def read_export(path: Path) -> tuple[pl.DataFrame, list[Problem]]:
@@ -464,13 +344,10 @@ def read_export(path: Path) -> tuple[pl.DataFrame, list[Problem]]:
             Problem(file, None, f"unreadable Parquet ({exc})")
         ]
     names = field_map(table.columns)
-    raw = table.select([pl.col(source).alias(column) for column, source in names.items()])
-    numbered = _checked(raw).with_row_index("__row", offset=1)
-    bad = numbered.filter(pl.col("__reason").is_not_null())
-    problems = [
-        Problem(file, row, reason) for row, reason in bad.select("__row", "__reason").iter_rows()
-    ]
-    frame = numbered.filter(pl.col("__reason").is_null()).select(FLOW_SCHEMA.names())
+    raw = pl.DataFrame(
+        [_raw(table.get_column(source)).alias(column) for column, source in names.items()]
+    ).with_row_index("line", offset=1)
+    frame, problems = _validated(raw, file)
     if frame.height == 0 and not problems:
         problems.append(Problem(file, None, "no records"))
     return frame, problems

@@ -276,8 +276,8 @@ def test_export_parquet_with_text_and_float_columns_is_checked_value_by_value(
         ("10.0.1.4", 3, GATEWAY)
     ]
     assert [(p.line, p.reason) for p in report.problems] == [
-        (2, "unparseable timestamp epoch"),
-        (3, "packets_sent is not a whole number in range: 1.5"),
+        (2, "unparseable timestamp 'epoch'"),
+        (3, "packets_sent is not a whole number: '1.5'"),
     ]
 
 
