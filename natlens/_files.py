@@ -354,6 +354,10 @@ def _sniff(path: Path) -> _Plan | None:
             opening = first_line.strip()
             pretty = not newline or opening in ("{", "[") or opening.endswith(("{", "[", ","))
             return _Plan(path, "json" if pretty else "jsonl", gz, size)
+        except RecursionError:
+            # A first line nested deeper than Python parses (a poison record): the
+            # careful path reports it as line 1 and keeps the lines after it.
+            return _Plan(path, "jsonl", gz, size)
         if not isinstance(first, dict):
             raise FlowLogError(
                 str(path), 1, "not NAT gateway flow logs (a JSON line that is not an object)"
@@ -386,16 +390,32 @@ def _sniff(path: Path) -> _Plan | None:
     )
 
 
+def _scannable(name: str, dtype: pl.DataType) -> bool:
+    """Whether a Parquet column's type converts to FLOW_SCHEMA's without a value check."""
+    if name == "time":
+        return isinstance(dtype, pl.Datetime)
+    if name in COUNTER_COLUMNS:
+        return dtype.is_signed_integer() or dtype in (pl.UInt8, pl.UInt16, pl.UInt32)
+    return dtype == pl.String
+
+
 def _sniff_parquet(path: Path, size: int) -> _Plan:
-    """natlens's own Parquet, a Log Analytics export job's, or another table's."""
+    """natlens's own Parquet, a Log Analytics export job's, or another table's.
+
+    natlens Parquet whose columns have other types (a ``time`` written as text, counters
+    as doubles) is read like an export, every value checked by :func:`_validated`.
+    """
     from natlens import _landing
 
     try:
-        columns = list(pl.read_parquet_schema(path))
+        schema = pl.read_parquet_schema(path)
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise FlowLogError(str(path), None, f"unreadable Parquet ({exc})") from None
+    columns = list(schema)
     if set(FLOW_SCHEMA.names()) <= set(columns):
-        return _Plan(path, "parquet", False, size)
+        if all(_scannable(name, schema[name]) for name in FLOW_SCHEMA.names()):
+            return _Plan(path, "parquet", False, size)
+        return _Plan(path, "export", False, size)
     kind = _landing.parquet_kind(path, columns)
     if kind == "export":
         return _Plan(path, "export", False, size)
@@ -512,6 +532,17 @@ def _fast_read(plans: Sequence[_Plan], threads: int) -> pl.DataFrame | None:
     return raw
 
 
+def _unfound(raw: pl.DataFrame) -> pl.Series:
+    """Rows the fast path did not find whole, to read again in Python.
+
+    A null time or IP: a line DuckDB could not read, or a field spelled otherwise. A null
+    counter: absent or null, or spelled in a way only :func:`canonical_field` reads
+    (``Packets_Sent``: DuckDB matches keys by case at most), which the careful path tells
+    apart. Either way both paths keep the same values.
+    """
+    return raw.select(pl.any_horizontal(pl.col(*_REQUIRED, *COUNTER_COLUMNS).is_null())).to_series()
+
+
 def _fast(plans: Sequence[_Plan], threads: int) -> tuple[pl.DataFrame, list[Problem]] | None:
     """Read JSON Lines files through DuckDB and check every value; None if DuckDB refuses.
 
@@ -525,7 +556,7 @@ def _fast(plans: Sequence[_Plan], threads: int) -> tuple[pl.DataFrame, list[Prob
     if raw is None:
         return None
     files = [str(p.path) for p in plans]
-    unread = raw.select(pl.any_horizontal(pl.col(*_REQUIRED).is_null())).to_series()
+    unread = _unfound(raw)
     if (raw.get_column("resource_id").is_null() & ~unread).any():
         from_path = [resource_id_from_path(file) for file in files]
         fill = (
@@ -1498,15 +1529,51 @@ def scan_flowlogs(
 
 
 def _scan_parquet_files(plans: Sequence[_Plan], window: pl.Expr | None) -> pl.LazyFrame:
-    for plan in plans:
-        schema = pl.read_parquet_schema(plan.path)
-        missing = [c for c in FLOW_SCHEMA.names() if c not in schema]
-        if missing:
-            raise FlowLogError(str(plan.path), None, f"Parquet without the flow columns {missing}")
-    frame = pl.scan_parquet(
-        [p.path for p in plans], missing_columns="insert", extra_columns="ignore"
-    ).select([pl.col(n).cast(t) for n, t in FLOW_SCHEMA.items()])
-    return frame if window is None else frame.filter(window)
+    """natlens Parquet files, scanned by polars one after the other when collected.
+
+    Their schema was checked when they were sniffed; damage found only when the pages are
+    read (a broken page, a bad dictionary index) raises :class:`FlowLogError` naming the
+    file, instead of polars' error without it.
+    """
+    from polars.io.plugins import register_io_source
+
+    paths = [plan.path for plan in plans]
+    casts = [pl.col(n).cast(t) for n, t in FLOW_SCHEMA.items()]
+
+    def generate(
+        with_columns: list[str] | None,
+        predicate: pl.Expr | None,
+        n_rows: int | None,
+        batch_size: int | None,
+    ) -> Iterator[pl.DataFrame]:
+        remaining = n_rows
+        for path in paths:
+            frame = pl.scan_parquet(path).select(casts)
+            if window is not None:
+                frame = frame.filter(window)
+            if predicate is not None:
+                frame = frame.filter(predicate)
+            if with_columns is not None:
+                frame = frame.select(with_columns)
+            if remaining is not None:
+                frame = frame.head(remaining)
+            try:
+                for batch in frame.collect_batches(chunk_size=batch_size):
+                    if remaining is not None:
+                        remaining -= batch.height
+                    yield batch
+            except (pl.exceptions.PolarsError, OSError) as exc:
+                reason = str(exc).strip().partition("\n")[0]
+                raise FlowLogError(str(path), None, f"damaged Parquet ({reason})") from None
+            if remaining is not None and remaining <= 0:
+                return
+
+    return register_io_source(
+        generate,
+        schema=FLOW_SCHEMA,
+        explain_name="natlens",
+        explain_detail=f"{len(paths)} Parquet files",
+    )
 
 
 def _io_source(

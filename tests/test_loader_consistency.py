@@ -22,11 +22,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from azure_formats import capture_event, capture_path, records_body, write_capture_file
-from flowlog_formats import envelope
+from flowlog_formats import envelope, write_pt1h
 from polars.testing import assert_frame_equal
 
 import natlens
 from natlens import _files
+from natlens._fields import canonical_field
 
 GATEWAY = (
     "/SUBSCRIPTIONS/11111111-2222-3333-4444-555555555555/RESOURCEGROUPS/RG-NET/PROVIDERS/"
@@ -219,3 +220,99 @@ def test_a_typed_export_column_gets_the_reason_its_json_value_gets(
     assert [(p.line, p.reason) for p in json_report.problems] == [
         (p.line, p.reason) for p in report.problems
     ]
+
+
+# --------------------------------------------------------------------------- loose ends
+
+
+def test_a_counter_spelling_only_canonical_field_knows_is_read_on_both_paths(
+    tmp_path: Path,
+) -> None:
+    """``Packets_Sent`` on a later line: DuckDB's case-insensitive keys keep underscores."""
+    spellings = ["Packets_Sent", "PACKETS_SENT", "packets sent", "bytes_Received"]
+    assert all(canonical_field(s) is not None for s in spellings)
+    blob = tmp_path / BLOB
+    write_pt1h(CLEAN, blob)
+    lines = blob.read_text().splitlines()
+    for index, spelling in enumerate(spellings, start=2):
+        record = json.loads(lines[index])
+        props = record["properties"]
+        documented = "BytesReceived" if spelling.lower().startswith("bytes") else "PacketsSent"
+        props[spelling] = props.pop(documented)
+        lines[index] = json.dumps(record)
+    blob.write_text("\n".join(lines) + "\n")
+    fast, report = read(blob)
+    plan = _files._sniff(blob)
+    assert plan is not None
+    assert plan.envelope is not None  # the fast path's plan
+    careful, problems = _files._careful(plan)
+    assert report.problems == problems == []
+    assert_frame_equal(sort(fast), sort(CLEAN))
+    assert_frame_equal(sort(careful), sort(CLEAN))
+
+
+def test_a_deeply_nested_first_line_is_sniffed_as_json_lines_for_the_careful_path(
+    tmp_path: Path,
+) -> None:
+    blob = tmp_path / BLOB
+    write_pt1h(CLEAN, blob)
+    deep = '{"records": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    blob.write_text(deep + "\n" + blob.read_text())
+    plan = _files._sniff(blob)
+    assert plan is not None
+    assert plan.format == "jsonl"
+    frame, report = read(blob)
+    assert_frame_equal(frame, CLEAN)
+    assert [(p.line, p.reason) for p in report.problems] == [
+        (1, "not valid JSON (nested too deeply)")
+    ]
+    with pytest.raises(natlens.FlowLogError, match=r"PT1H\.json:1: not valid JSON"):
+        natlens.read_flowlogs(blob, strict=True)
+
+
+def _natlens_parquet(path: Path) -> bytes:
+    CLEAN.write_parquet(path, compression="uncompressed", statistics=False)
+    return path.read_bytes()
+
+
+def test_a_truncated_parquet_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "flows.parquet"
+    raw = _natlens_parquet(path)
+    path.write_bytes(raw[: len(raw) // 2])  # a copy stopped half way: no footer
+    with pytest.raises(natlens.FlowLogError, match=r"flows\.parquet: unreadable Parquet"):
+        natlens.scan_flowlogs(path)
+
+
+def test_parquet_damage_found_when_the_pages_are_read_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "flows.parquet"
+    raw = bytearray(_natlens_parquet(path))
+    page = raw.index(b"20.60.1.1")  # inside a data page; the footer stays intact
+    raw[page - 40 : page + 200] = b"\xab" * 240
+    path.write_bytes(bytes(raw))
+    lazy = natlens.scan_flowlogs(path)  # the footer is fine: nothing to say yet
+    assert lazy.collect_schema() == natlens.FLOW_SCHEMA
+    with pytest.raises(natlens.FlowLogError, match=r"flows\.parquet: damaged Parquet") as info:
+        lazy.collect()
+    assert str(path) in str(info.value)
+
+
+def test_parquet_with_the_flow_columns_in_other_types_is_checked_value_by_value(
+    tmp_path: Path,
+) -> None:
+    """A ``time`` column of text (and a counter of doubles) is parsed, not a cast error."""
+    path = tmp_path / "flows.parquet"
+    CLEAN.with_columns(
+        pl.col("time").dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        pl.col("bytes_sent").cast(pl.Float64),
+    ).with_columns(
+        pl.when(pl.int_range(pl.len()) == 3).then(pl.lit("epoch")).otherwise("time").alias("time")
+    ).write_parquet(path)
+    frame, report = read(path)
+    assert frame.schema == natlens.FLOW_SCHEMA
+    assert_frame_equal(frame, CLEAN.filter(pl.int_range(pl.len()) != 3))
+    assert [(p.file, p.line, p.reason) for p in report.problems] == [
+        (str(path), 4, "unparseable timestamp 'epoch'")
+    ]
+    with pytest.warns(natlens.FlowLogWarning, match="unparseable timestamp 'epoch'"):
+        latest = natlens.scan_flowlogs(path).select(pl.col("time").max()).collect()
+    assert latest.item() == CLEAN.get_column("time").max()
