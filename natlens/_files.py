@@ -475,7 +475,9 @@ def _keys(*spellings: str) -> list[str]:
     return list({key.lower(): key for key in reversed(spellings)}.values())[::-1]
 
 
-def _fast_query(plans: Sequence[_Plan], *, any_case: bool = False) -> str:
+def _fast_query(
+    plans: Sequence[_Plan], *, any_case: bool = False, gateway: str | None = None
+) -> str:
     """DuckDB SQL reading ``plans`` into FLOW_SCHEMA columns of raw text, plus ``file_index``.
 
     Every value is read as text (VARCHAR: a JSON number's own digits, a nested value's
@@ -484,6 +486,10 @@ def _fast_query(plans: Sequence[_Plan], *, any_case: bool = False) -> str:
     where the first file's first line has them (under ``properties`` or at the top, as a
     Log Analytics export writes them), under its spelling or the documented one;
     ``any_case`` matches keys in any case (slower: only when a gap calls for it).
+
+    With ``gateway`` (the id every file's path names), a ``resource_id`` equal to it comes
+    back null, so the long id does not cross into polars once per row, and a boolean
+    ``resource_read`` is null exactly where the file has no resource id.
     """
     plan = plans[0]
     envelope, properties = plan.envelope or {}, plan.properties or {}
@@ -500,7 +506,13 @@ def _fast_query(plans: Sequence[_Plan], *, any_case: bool = False) -> str:
     select = [f"coalesce({', '.join(map(_quote, times))}) AS time"]
     where = "properties." if nested else ""
     select += [f"{where}{_quote(key)} AS {name}" for name, key in fields.items()]
-    select.append(f"coalesce({', '.join(map(_quote, resources))}) AS resource_id")
+    resource = f"coalesce({', '.join(map(_quote, resources))})"
+    if gateway is None:
+        select.append(f"{resource} AS resource_id")
+    else:
+        same = "'" + gateway.replace("'", "''") + "'"
+        select.append(f"NULLIF({resource}, {same}) AS resource_id")
+        select.append(f"CASE WHEN {resource} IS NOT NULL THEN true END AS resource_read")
     select.append("file_index")
     paths = ", ".join("'" + str(p.path).replace("'", "''") + "'" for p in plans)
     return (
@@ -511,25 +523,35 @@ def _fast_query(plans: Sequence[_Plan], *, any_case: bool = False) -> str:
     )
 
 
-def _fast_read(plans: Sequence[_Plan], threads: int) -> pl.DataFrame | None:
-    """The raw text of ``plans`` through DuckDB; None if DuckDB refuses a file."""
+def _fast_read(
+    plans: Sequence[_Plan], threads: int, gateway: str | None = None
+) -> pl.DataFrame | None:
+    """The raw text of ``plans`` through DuckDB; None if DuckDB refuses a file.
+
+    With ``gateway``, a ``resource_id`` equal to it is null (see :func:`_fast_query`).
+    """
     import duckdb
 
     con = _duckdb(threads)
+    spelt = [
+        "resource_read" if name == "resource_id" and gateway is not None else name
+        for name in _CASE_SPELT
+    ]
     try:
-        raw = pl.from_arrow(con.sql(_fast_query(plans)).to_arrow_table(), rechunk=False)
+        query = _fast_query(plans, gateway=gateway)
+        raw = pl.from_arrow(con.sql(query).to_arrow_table(), rechunk=False)
         assert isinstance(raw, pl.DataFrame)
         # A gap in a row DuckDB did read (not a line it could not: all nulls) may be a
         # respelling, which only matching keys in any case finds.
         read = ~pl.all_horizontal(pl.exclude("file_index").is_null())
-        gap = pl.any_horizontal(pl.col(*_CASE_SPELT).is_null())
+        gap = pl.any_horizontal(pl.col(*spelt).is_null())
         if raw.select((read & gap).any()).item():
-            table = con.sql(_fast_query(plans, any_case=True)).to_arrow_table()
-            raw = pl.from_arrow(table, rechunk=False)
+            query = _fast_query(plans, any_case=True, gateway=gateway)
+            raw = pl.from_arrow(con.sql(query).to_arrow_table(), rechunk=False)
             assert isinstance(raw, pl.DataFrame)
     except duckdb.Error:
         return None
-    return raw
+    return raw.drop("resource_read", strict=False)
 
 
 def _unfound(raw: pl.DataFrame) -> pl.Series:
@@ -552,16 +574,18 @@ def _fast(plans: Sequence[_Plan], threads: int) -> tuple[pl.DataFrame, list[Prob
     """
     if plans[0].gz and not all(_gzip_intact(plan.path) for plan in plans):
         return None  # the careful path keeps what decodes before the damage
-    raw = _fast_read(plans, threads)
+    files = [str(p.path) for p in plans]
+    from_path = [resource_id_from_path(file) for file in files]
+    # One gateway in every path (the usual batch): its id is filled in, not read per row.
+    gateway = from_path[0] if len(set(from_path)) == 1 else None
+    raw = _fast_read(plans, threads, gateway)
     if raw is None:
         return None
-    files = [str(p.path) for p in plans]
     unread = _unfound(raw)
     if (raw.get_column("resource_id").is_null() & ~unread).any():
-        from_path = [resource_id_from_path(file) for file in files]
         fill = (
             pl.lit(from_path[0], pl.String)
-            if len(files) == 1
+            if len(set(from_path)) == 1
             else pl.col("file_index").replace_strict(
                 range(len(files)), from_path, return_dtype=pl.String
             )
