@@ -908,6 +908,9 @@ def _checked_count(values: pl.Series, name: str) -> Checked:
         return counts.zip_with(counts >= 0, nulls), _reasons(shown, wrongs, None)
     text = values.cast(pl.String)
     counts = text.str.to_integer(strict=False)
+    lowest = counts.min()
+    if counts.null_count() == text.null_count() and not (isinstance(lowest, int) and lowest < 0):
+        return counts, None  # every text an integer, none negative: the usual case
     doubtful = text.filter(text.is_not_null() & (counts.is_null() | (counts < 0)))
     if not doubtful.len():
         return counts, None
