@@ -7,7 +7,10 @@ from collections.abc import Iterable
 
 __all__ = ["canonical_field", "field_map", "resource_id_from_path"]
 
-# Normalised spelling (lower case, no underscores, no " [UTC]" suffix) -> canonical column.
+# Lower-case spelling -> canonical column: every documented spelling (``SourceIp`` and
+# ``SourceIP``, ``packetsSent``, ``_ResourceId``, ``TimeGenerated``...) and natlens's own
+# column names, in any case. Nothing looser: the fast JSON path (DuckDB, keys matched in
+# any case) and the careful path must recognise exactly the same fields.
 _SPELLINGS: dict[str, str] = {
     "time": "time",
     "timegenerated": "time",
@@ -21,7 +24,9 @@ _SPELLINGS: dict[str, str] = {
     "bytessent": "bytes_sent",
     "bytesreceived": "bytes_received",
     "resourceid": "resource_id",
+    "_resourceid": "resource_id",
 }
+_SPELLINGS |= {column: column for column in set(_SPELLINGS.values())}
 
 _SUFFIX = re.compile(r"\s*\[[^\]]*\]\s*$")  # the portal's " [UTC]" header suffix
 
@@ -35,11 +40,12 @@ def canonical_field(name: str) -> str | None:
     'time'
     >>> canonical_field("_resourceId")
     'resource_id'
-    >>> canonical_field("SourceSystem") is None
-    True
+    >>> canonical_field("PACKETS_SENT"), canonical_field("packetsSent")
+    ('packets_sent', 'packets_sent')
+    >>> canonical_field("SourceSystem") is None, canonical_field("Packets Sent") is None
+    (True, True)
     """
-    key = _SUFFIX.sub("", name).replace("_", "").replace(" ", "").lower()
-    return _SPELLINGS.get(key)
+    return _SPELLINGS.get(_SUFFIX.sub("", name).lower())
 
 
 def field_map(names: Iterable[str]) -> dict[str, str]:

@@ -444,8 +444,10 @@ _FAST_FIELDS = {
     "bytes_sent": "BytesSent",
     "bytes_received": "BytesReceived",
 }
-# Columns whose documented spellings differ in case only: a gap in one may be a respelling.
-_CASE_SPELT = ("time", *IP_COLUMNS, "packets_sent", "resource_id")
+# A gap in any field may be a respelling (``packetsSent``, ``SourceIP``, ``Bytes_Sent``):
+# it sends the batch through DuckDB again with keys matched in any case, under every
+# spelling :func:`natlens._fields.canonical_field` knows, so both paths read the same.
+_CASE_SPELT = ("time", *IP_COLUMNS, *COUNTER_COLUMNS, "resource_id")
 _local = threading.local()
 _WORKERS = 2  # batches loaded at once; each DuckDB read gets its share of the cores
 
@@ -495,17 +497,27 @@ def _fast_query(
     envelope, properties = plan.envelope or {}, plan.properties or {}
     nested = bool(properties)
     spelt = properties if nested else envelope
-    fields = {name: spelt.get(name, key) for name, key in _FAST_FIELDS.items()}
+    # In any case, natlens's own column names too: the spellings canonical_field knows.
+    fields = {
+        name: _keys(spelt.get(name, key), *([name] if any_case else []))
+        for name, key in _FAST_FIELDS.items()
+    }
     times = _keys(*filter(None, [envelope.get("time")]), *_FAST_TIME)
     resources = _keys(*filter(None, [envelope.get("resource_id")]), *_FAST_RESOURCE)
-    top = [*times, *resources] + ([] if nested else list(fields.values()))
+    if any_case:
+        resources = _keys(*resources, "resource_id")
+    field_keys = [key for keys in fields.values() for key in keys]
+    top = [*times, *resources] + ([] if nested else field_keys)
     columns = ", ".join(f"{_quote(key)}: 'VARCHAR'" for key in top)
     if nested:
-        struct = ", ".join(f"{_quote(key)} VARCHAR" for key in fields.values())
+        struct = ", ".join(f"{_quote(key)} VARCHAR" for key in field_keys)
         columns += f", properties: 'STRUCT({struct})'"
     select = [f"coalesce({', '.join(map(_quote, times))}) AS time"]
     where = "properties." if nested else ""
-    select += [f"{where}{_quote(key)} AS {name}" for name, key in fields.items()]
+    select += [
+        f"coalesce({', '.join(where + _quote(key) for key in keys)}) AS {name}"
+        for name, keys in fields.items()
+    ]
     resource = f"coalesce({', '.join(map(_quote, resources))})"
     if gateway is None:
         select.append(f"{resource} AS resource_id")
@@ -557,12 +569,11 @@ def _fast_read(
 def _unfound(raw: pl.DataFrame) -> pl.Series:
     """Rows the fast path did not find whole, to read again in Python.
 
-    A null time or IP: a line DuckDB could not read, or a field spelled otherwise. A null
-    counter: absent or null, or spelled in a way only :func:`canonical_field` reads
-    (``Packets_Sent``: DuckDB matches keys by case at most), which the careful path tells
-    apart. Either way both paths keep the same values.
+    A null time or IP: a line DuckDB could not read (torn, not JSON, an Event Hubs
+    wrapper), or without a required field under any spelling natlens knows. A null counter
+    is a null counter: every spelling of it was already asked for (see ``_CASE_SPELT``).
     """
-    return raw.select(pl.any_horizontal(pl.col(*_REQUIRED, *COUNTER_COLUMNS).is_null())).to_series()
+    return raw.select(pl.any_horizontal(pl.col(*_REQUIRED).is_null())).to_series()
 
 
 def _fast(plans: Sequence[_Plan], threads: int) -> tuple[pl.DataFrame, list[Problem]] | None:

@@ -225,12 +225,8 @@ def test_a_typed_export_column_gets_the_reason_its_json_value_gets(
 # --------------------------------------------------------------------------- loose ends
 
 
-def test_a_counter_spelling_only_canonical_field_knows_is_read_on_both_paths(
-    tmp_path: Path,
-) -> None:
-    """``Packets_Sent`` on a later line: DuckDB's case-insensitive keys keep underscores."""
-    spellings = ["Packets_Sent", "PACKETS_SENT", "packets sent", "bytes_Received"]
-    assert all(canonical_field(s) is not None for s in spellings)
+def _respelled(tmp_path: Path, spellings: list[str]) -> Path:
+    """A PT1H.json blob whose lines 2, 3... spell a counter as given."""
     blob = tmp_path / BLOB
     write_pt1h(CLEAN, blob)
     lines = blob.read_text().splitlines()
@@ -241,14 +237,35 @@ def test_a_counter_spelling_only_canonical_field_knows_is_read_on_both_paths(
         props[spelling] = props.pop(documented)
         lines[index] = json.dumps(record)
     blob.write_text("\n".join(lines) + "\n")
+    return blob
+
+
+def _both_paths(blob: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     fast, report = read(blob)
     plan = _files._sniff(blob)
     assert plan is not None
     assert plan.envelope is not None  # the fast path's plan
     careful, problems = _files._careful(plan)
     assert report.problems == problems == []
-    assert_frame_equal(sort(fast), sort(CLEAN))
-    assert_frame_equal(sort(careful), sort(CLEAN))
+    return sort(fast), sort(careful)
+
+
+def test_every_spelling_canonical_field_knows_is_read_on_both_paths(tmp_path: Path) -> None:
+    """Documented spellings and natlens's own names, in any case, on a later line."""
+    spellings = ["Packets_Sent", "PACKETS_SENT", "packetsSent", "bytes_Received"]
+    assert all(canonical_field(s) is not None for s in spellings)
+    fast, careful = _both_paths(_respelled(tmp_path, spellings))
+    assert_frame_equal(fast, sort(CLEAN))
+    assert_frame_equal(careful, sort(CLEAN))
+
+
+def test_a_spelling_natlens_does_not_know_is_the_same_on_both_paths(tmp_path: Path) -> None:
+    """``Packets Sent`` is no field of the record: both paths leave that counter null."""
+    spellings = ["Packets Sent", "Packet_sSent"]
+    assert all(canonical_field(s) is None for s in spellings)
+    fast, careful = _both_paths(_respelled(tmp_path, spellings))
+    assert_frame_equal(fast, careful)
+    assert fast.get_column("packets_sent").null_count() == 2
 
 
 def test_a_deeply_nested_first_line_is_sniffed_as_json_lines_for_the_careful_path(
