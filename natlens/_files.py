@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, TypeVar
 
 import polars as pl
 
@@ -1576,6 +1576,25 @@ def scan_flowlogs(
     return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
 
 
+_F = TypeVar("_F", pl.DataFrame, pl.LazyFrame)
+
+
+def _pushed_down(
+    frame: _F,
+    window: pl.Expr | None,
+    predicate: pl.Expr | None,
+    with_columns: list[str] | None,
+    remaining: int | None,
+) -> _F:
+    """``frame`` with what an IO source is asked for: the window, filter, columns, rows."""
+    for condition in (window, predicate):
+        if condition is not None:
+            frame = frame.filter(condition)
+    if with_columns is not None:
+        frame = frame.select(with_columns)
+    return frame if remaining is None else frame.head(remaining)
+
+
 def _scan_parquet_files(plans: Sequence[_Plan], window: pl.Expr | None) -> pl.LazyFrame:
     """natlens Parquet files, scanned by polars one after the other when collected.
 
@@ -1596,15 +1615,9 @@ def _scan_parquet_files(plans: Sequence[_Plan], window: pl.Expr | None) -> pl.La
     ) -> Iterator[pl.DataFrame]:
         remaining = n_rows
         for path in paths:
-            frame = pl.scan_parquet(path).select(casts)
-            if window is not None:
-                frame = frame.filter(window)
-            if predicate is not None:
-                frame = frame.filter(predicate)
-            if with_columns is not None:
-                frame = frame.select(with_columns)
-            if remaining is not None:
-                frame = frame.head(remaining)
+            frame = _pushed_down(
+                pl.scan_parquet(path).select(casts), window, predicate, with_columns, remaining
+            )
             try:
                 for batch in frame.collect_batches(chunk_size=batch_size):
                     if remaining is not None:
@@ -1672,15 +1685,8 @@ def _io_source(
             for batch, loaded, problems in _ordered(batches, load):
                 report._add([str(p.path) for p in batch], loaded.height, problems)
                 bar.update(sum(p.size for p in batch))
-                frame = loaded
-                if window is not None:
-                    frame = frame.filter(window)
-                if predicate is not None:
-                    frame = frame.filter(predicate)
-                if with_columns is not None:
-                    frame = frame.select(with_columns)
+                frame = _pushed_down(loaded, window, predicate, with_columns, remaining)
                 if remaining is not None:
-                    frame = frame.head(remaining)
                     remaining -= frame.height
                 yield frame
                 if remaining is not None and remaining <= 0:
