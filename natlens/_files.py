@@ -1538,8 +1538,6 @@ def scan_flowlogs(
                 _raise_first([unreadable])
             empty.append(unreadable)
             continue
-        except RecursionError:  # a deeply nested first line: the careful path reports it
-            plan = _Plan(path, "jsonl", _is_gzip(path), path.stat().st_size)
         if plan is None:
             if strict:
                 raise FlowLogError(str(path), None, "empty file")
