@@ -18,18 +18,12 @@ from typing import Final, NamedTuple
 from natlens._samplegen.draw import geometric, lognormal, poisson, zipf_cumulative
 from natlens._samplegen.plan import BEACON_IP, UNAPPROVED_IP, Plan
 from natlens._samplegen.world import HOSTNAMES, MIX, Service, World, patch_tuesday_boost, rhythm
+from natlens._schema import COUNTER_COLUMNS
 
 __all__ = ["COUNTERS", "Counters", "FlowKey", "Flows", "Session", "emit_flows"]
 
-COUNTERS: Final = (
-    "packets_sent",
-    "packets_received",
-    "packets_sent_dropped",
-    "packets_received_dropped",
-    "bytes_sent",
-    "bytes_received",
-)
-"""The counters a flow record carries, in the flow log's order."""
+COUNTERS: Final = COUNTER_COLUMNS
+"""The counters a flow record carries, in the flow log's order (natlens's schema)."""
 
 
 class FlowKey(NamedTuple):
