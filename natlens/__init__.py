@@ -16,6 +16,7 @@ from natlens._files import (
     read_flowlogs,
     scan_flowlogs,
 )
+from natlens._flowdata import FlowData, read_data
 from natlens._metrics import read_metrics
 from natlens._samples import SampleData, sample_data
 from natlens._schema import FLOW_SCHEMA, METRICS_SCHEMA
@@ -68,6 +69,7 @@ __all__ = [
     "FLOW_SCHEMA",
     "METRICS_SCHEMA",
     "Diagnosis",
+    "FlowData",
     "FlowLogError",
     "FlowLogWarning",
     "FlowSummary",
@@ -91,6 +93,7 @@ __all__ = [
     "nat_ip_usage",
     "new_destinations",
     "read_allowlist",
+    "read_data",
     "read_data_explorer",
     "read_flowlogs",
     "read_gateway_metrics",
