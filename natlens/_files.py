@@ -478,16 +478,22 @@ def _keys(*spellings: str) -> list[str]:
 
 
 def _fast_query(
-    plans: Sequence[_Plan], *, any_case: bool = False, gateway: str | None = None
+    plans: Sequence[_Plan],
+    *,
+    any_case: bool = False,
+    gateway: str | None = None,
+    lenient: bool = True,
 ) -> str:
     """DuckDB SQL reading ``plans`` into FLOW_SCHEMA columns of raw text, plus ``file_index``.
 
     Every value is read as text (VARCHAR: a JSON number's own digits, a nested value's
     JSON) so that :func:`_validated` sees what the file holds; a line that is not JSON
-    comes back as a row of nulls, in its place (``ignore_errors``). The fields are read
-    where the first file's first line has them (under ``properties`` or at the top, as a
-    Log Analytics export writes them), under its spelling or the documented one;
-    ``any_case`` matches keys in any case (slower: only when a gap calls for it).
+    comes back as a row of nulls, in its place (``ignore_errors``); without ``lenient``
+    such a line fails the read instead, which costs less when no line is expected to fail.
+    The fields are read where the first file's first line has them (under ``properties``
+    or at the top, as a Log Analytics export writes them), under its spelling; ``any_case``
+    matches keys in any case, under every documented spelling (slower: only when a gap
+    calls for it).
 
     With ``gateway`` (the id every file's path names), a ``resource_id`` equal to it comes
     back null, so the long id does not cross into polars once per row, and a boolean
@@ -502,10 +508,12 @@ def _fast_query(
         name: _keys(spelt.get(name, key), *([name] if any_case else []))
         for name, key in _FAST_FIELDS.items()
     }
-    times = _keys(*filter(None, [envelope.get("time")]), *_FAST_TIME)
-    resources = _keys(*filter(None, [envelope.get("resource_id")]), *_FAST_RESOURCE)
+    # Another spelling of the time or the resource id on a later line leaves a gap, which
+    # sends the batch through the any-case read: asking for absent keys costs every row.
+    times = _keys(envelope.get("time", _FAST_TIME[0]), *(_FAST_TIME if any_case else ()))
+    resources = _keys(envelope.get("resource_id", _FAST_RESOURCE[0]))
     if any_case:
-        resources = _keys(*resources, "resource_id")
+        resources = _keys(*resources, *_FAST_RESOURCE, "resource_id")
     field_keys = [key for keys in fields.values() for key in keys]
     top = [*times, *resources] + ([] if nested else field_keys)
     columns = ", ".join(f"{_quote(key)}: 'VARCHAR'" for key in top)
@@ -530,7 +538,8 @@ def _fast_query(
     return (
         f"SELECT {', '.join(select)} FROM read_json([{paths}], format='newline_delimited', "
         f"records=true, columns={{{columns}}}, compression='{'gzip' if plan.gz else 'none'}', "
-        "maximum_object_size=16777216, hive_partitioning=false, ignore_errors=true, "
+        "maximum_object_size=16777216, hive_partitioning=false, "
+        f"ignore_errors={'true' if lenient else 'false'}, "
         f"case_insensitive_keys={'true' if any_case else 'false'})"
     )
 
@@ -541,6 +550,9 @@ def _fast_read(
     """The raw text of ``plans`` through DuckDB; None if DuckDB refuses a file.
 
     With ``gateway``, a ``resource_id`` equal to it is null (see :func:`_fast_query`).
+    Files that end in a whole line are read first without ``ignore_errors`` (it costs
+    every row); a line DuckDB cannot read then fails the read, which is done again
+    leniently.
     """
     import duckdb
 
@@ -549,21 +561,45 @@ def _fast_read(
         "resource_read" if name == "resource_id" and gateway is not None else name
         for name in _CASE_SPELT
     ]
-    try:
-        query = _fast_query(plans, gateway=gateway)
+
+    def read(**how: Any) -> pl.DataFrame:
+        query = _fast_query(plans, gateway=gateway, **how)
         raw = pl.from_arrow(con.sql(query).to_arrow_table(), rechunk=False)
         assert isinstance(raw, pl.DataFrame)
+        return raw
+
+    lenient = not all(_ends_whole(plan) for plan in plans)
+    try:
+        try:
+            raw = read(lenient=lenient)
+        except duckdb.Error:
+            if lenient:
+                raise
+            lenient = True
+            raw = read(lenient=True)
         # A gap in a row DuckDB did read (not a line it could not: all nulls) may be a
         # respelling, which only matching keys in any case finds.
-        read = ~pl.all_horizontal(pl.exclude("file_index").is_null())
-        gap = pl.any_horizontal(pl.col(*spelt).is_null())
-        if raw.select((read & gap).any()).item():
-            query = _fast_query(plans, any_case=True, gateway=gateway)
-            raw = pl.from_arrow(con.sql(query).to_arrow_table(), rechunk=False)
-            assert isinstance(raw, pl.DataFrame)
+        if any(raw.get_column(name).null_count() for name in spelt):
+            read_rows = ~pl.all_horizontal(pl.exclude("file_index").is_null())
+            gap = pl.any_horizontal(pl.col(*spelt).is_null())
+            if raw.select((read_rows & gap).any()).item():
+                raw = read(any_case=True, lenient=lenient)
     except duckdb.Error:
         return None
     return raw.drop("resource_read", strict=False)
+
+
+def _ends_whole(plan: _Plan) -> bool:
+    """Whether an uncompressed file's last line is whole: its text ends in ``}``.
+
+    Only a hint for how DuckDB reads it (a torn line is read leniently at once, not
+    after a failed read); what the lines hold is checked anyway.
+    """
+    if plan.gz or plan.size == 0:
+        return False
+    with plan.path.open("rb") as fh:
+        fh.seek(max(0, plan.size - 256))
+        return fh.read().rstrip().endswith(b"}")
 
 
 def _unfound(raw: pl.DataFrame) -> pl.Series:
@@ -573,6 +609,8 @@ def _unfound(raw: pl.DataFrame) -> pl.Series:
     wrapper), or without a required field under any spelling natlens knows. A null counter
     is a null counter: every spelling of it was already asked for (see ``_CASE_SPELT``).
     """
+    if not any(raw.get_column(name).null_count() for name in _REQUIRED):
+        return pl.repeat(False, raw.height, eager=True)
     return raw.select(pl.any_horizontal(pl.col(*_REQUIRED).is_null())).to_series()
 
 
@@ -593,7 +631,10 @@ def _fast(plans: Sequence[_Plan], threads: int) -> tuple[pl.DataFrame, list[Prob
     if raw is None:
         return None
     unread = _unfound(raw)
-    if (raw.get_column("resource_id").is_null() & ~unread).any():
+    resources = raw.get_column("resource_id")
+    # Every row of the gateway the paths name (the usual batch): _validated fills it in.
+    default = gateway if resources.null_count() == raw.height else None
+    if default is None and (resources.is_null() & ~unread).any():
         fill = (
             pl.lit(from_path[0], pl.String)
             if len(set(from_path)) == 1
@@ -606,13 +647,14 @@ def _fast(plans: Sequence[_Plan], threads: int) -> tuple[pl.DataFrame, list[Prob
     raw = raw.with_columns(position)
     lost = int(unread.sum())
     if not lost:
-        good, problems = _validated(raw, "")
+        good, problems = _validated(raw, "", default_resource=default)
         if not problems:
             return good, []
     elif not unread.head(raw.height - lost).any():
-        good, problems = _validated(raw.head(raw.height - lost), "")  # torn tail: no copy
+        head = raw.head(raw.height - lost)  # torn tail: no copy
+        good, problems = _validated(head, "", default_resource=default)
     else:
-        good, problems = _validated(raw.filter(~unread), "")
+        good, problems = _validated(raw.filter(~unread), "", default_resource=default)
     # Rare: say which file and line each bad row is, and read the unread lines again.
     index = raw.get_column("file_index")
     starts = [0] * (len(files) + 1)
@@ -952,6 +994,8 @@ def _checked_resource(values: pl.Series, default: str | None) -> pl.Series:
 
     A blob holds one gateway: only the values of runs of equal rows are looked at.
     """
+    if default is not None and values.null_count() == values.len():
+        return pl.repeat(default.upper(), values.len(), dtype=pl.String, eager=True)
     distinct = values.rle().struct.field("value").unique()
     if distinct.null_count() == 0 and all(v.strip() and v == v.upper() for v in distinct):
         return values
@@ -1455,7 +1499,7 @@ def _ordered(
         try:
             for plan in queue:
                 pending.append((plan, pool.submit(load, plan)))
-                if len(pending) >= 2:
+                if len(pending) > _WORKERS:
                     done_plan, future = pending.pop(0)
                     yield done_plan, *future.result()
             while pending:

@@ -383,6 +383,68 @@ def test_batches_of_files_name_the_right_file_and_line(tmp_path: Path) -> None:
     assert [(p.file, p.line) for p in report.problems] == [(str(paths[1]), 5), (str(paths[3]), 8)]
 
 
+def record_queries(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object]]:
+    """The keywords of every DuckDB query the fast path builds, in order."""
+    queries: list[dict[str, object]] = []
+    real_query = _files._fast_query
+
+    def spy(plans: list[object], **how: object) -> str:
+        queries.append(how)
+        return real_query(plans, **how)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_files, "_fast_query", spy)
+    return queries
+
+
+def test_a_line_that_is_not_json_in_a_whole_file_costs_that_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whole files are first read without DuckDB's ignore_errors; a bad line reads them again."""
+    paths = [write_pt1h(frame(20), tmp_path / f"h={h:02d}" / "PT1H.json") for h in range(3)]
+    lines = paths[1].read_text().splitlines()
+    lines[6] = '{"time": "2026-11-09T10:06:00Z", "properties": {"SourceIp": '
+    paths[1].write_text("\n".join(lines) + "\n")
+    queries = record_queries(monkeypatch)
+    no_careful_path(monkeypatch)
+    flows, report = read(tmp_path)
+    assert flows.height == 3 * 20 - 1
+    assert [(p.file, p.line) for p in report.problems] == [(str(paths[1]), 7)]
+    assert [query["lenient"] for query in queries] == [False, True]
+
+
+def test_only_a_torn_batch_is_read_leniently(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = write_pt1h(frame(20), tmp_path / "h=01" / "PT1H.json")
+    torn = write_pt1h(frame(20), tmp_path / "h=02" / "PT1H.json")
+    torn.write_bytes(torn.read_bytes()[:-10])
+    assert _files._ends_whole(_files._sniff(whole))  # type: ignore[arg-type]
+    assert not _files._ends_whole(_files._sniff(torn))  # type: ignore[arg-type]
+    queries = record_queries(monkeypatch)
+    flows, report = read(tmp_path)
+    assert flows.height == 39
+    assert [(p.file, p.line) for p in report.problems] == [(str(torn), 20)]
+    assert [query["lenient"] for query in queries] == [True]
+
+
+def test_a_line_of_another_gateway_keeps_its_own_id(tmp_path: Path) -> None:
+    """Rows are filled with the path's gateway only where they have no id of their own."""
+    other = GATEWAY.replace("NG-WEU-1", "NG-WEU-2")
+    path = write_pt1h(CLEAN, tmp_path / BLOB)
+    rewrite_line(path, 2, lambda r: r.update(resourceId=other.lower()))
+    rewrite_line(path, 4, lambda r: r.pop("resourceId"))
+    flows, report = read(path)
+    assert report.ok, report.problems
+    assert flows.get_column("resource_id").to_list() == [
+        GATEWAY,
+        GATEWAY,
+        other,
+        GATEWAY,
+        GATEWAY,
+        GATEWAY,
+    ]
+
+
 def test_a_sync_cache_is_read_once(tmp_path: Path) -> None:
     """The blob mirror and the Parquet store of `natlens sync` hold the same records."""
     cache = tmp_path / "cache"
