@@ -1,16 +1,25 @@
-"""Gateway health from its platform metrics: the first step of every troubleshooting path."""
+"""Gateway health from its platform metrics: the first step of every troubleshooting path.
+
+:func:`gateway_health` is the one computation of a gateway's health numbers;
+:func:`natlens.diagnose` asks it for its health step and shares its reading of the
+metrics (:func:`_metrics_rows`, :func:`_gateway_filter`, :func:`_snat_failed_minutes`),
+so a number seen in both can never disagree.
+"""
 
 from __future__ import annotations
 
 import polars as pl
 
 from natlens._schema import METRICS_SCHEMA
-from natlens._troubleshoot import AVAILABILITY_THRESHOLD, _gateway_filter, _metrics_frame
-from natlens._typing import FrameLike, Targets
+from natlens._time import time_filter, time_range
+from natlens._typing import FrameLike, Targets, TimeLike
 
 __all__ = ["gateway_health"]
 
 _TIME = METRICS_SCHEMA["time"]
+
+AVAILABILITY_THRESHOLD = 90.0
+"""DatapathAvailability (percent) under which, over 15 minutes, the gateway is unhealthy."""
 
 HEALTH_SCHEMA = pl.Schema(
     {
@@ -30,7 +39,97 @@ HEALTH_SCHEMA = pl.Schema(
 """The columns :func:`gateway_health` returns."""
 
 
-def gateway_health(metrics: FrameLike, *, gateways: Targets | None = None) -> pl.DataFrame:
+def _metrics_frame(metrics: FrameLike) -> pl.LazyFrame:
+    """The metrics' METRICS_SCHEMA columns, lazily, resource ids in upper case.
+
+    Raises
+    ------
+    TypeError
+        If ``metrics`` is not a polars frame.
+    ValueError
+        If a METRICS_SCHEMA column is missing.
+    """
+    lazy = metrics.lazy() if isinstance(metrics, pl.DataFrame) else metrics
+    if not isinstance(lazy, pl.LazyFrame):
+        raise TypeError(f"metrics: expected a polars frame, got {type(metrics).__name__}")
+    missing = [c for c in METRICS_SCHEMA.names() if c not in lazy.collect_schema().names()]
+    if missing:
+        raise ValueError(f"metrics: missing column(s) {missing}; expected natlens.METRICS_SCHEMA")
+    return lazy.select(METRICS_SCHEMA.names()).with_columns(
+        pl.col("resource_id").str.to_uppercase()
+    )
+
+
+def _metrics_rows(metrics: FrameLike, start: TimeLike | None, end: TimeLike | None) -> pl.DataFrame:
+    """The metrics rows of the window ``[start, end)``, collected, each naming its gateway.
+
+    Raises
+    ------
+    ValueError
+        As :func:`_metrics_frame`, for an invalid ``start``/``end``, and for a row in
+        the window without a ``resource_id``: health and SNAT failures are per gateway,
+        and such a row would be lost or counted for a gateway it may not belong to.
+    """
+    lazy = _metrics_frame(metrics)
+    window = time_filter(*time_range(start, end))
+    rows = (lazy if window is None else lazy.filter(window)).collect()
+    nameless = rows.filter(pl.col("resource_id").is_null())
+    if nameless.height:
+        raise ValueError(
+            f"metrics: {nameless.height:,} row(s) name no gateway (empty resource_id), the "
+            f"first a {nameless.item(0, 'metric')} value at {nameless.item(0, 'time')}; "
+            "gateway health and SNAT failures are per gateway: give every row its NAT "
+            "gateway's resource id"
+        )
+    return rows
+
+
+def _gateway_filter(gateways: Targets) -> pl.Expr:
+    """Rows of the given gateways: resource ids, or gateway names (the id's last part).
+
+    Resource ids are compared case-insensitively, as Azure does.
+
+    Raises
+    ------
+    ValueError
+        If ``gateways`` is empty or holds something other than non-blank text.
+    """
+    names = [gateways] if isinstance(gateways, str) else list(gateways)
+    if not names or not all(isinstance(g, str) and g.strip().strip("/") for g in names):
+        raise ValueError(
+            f"gateways: expected NAT gateway resource ids or names, got {gateways!r}; "
+            "pass None for any"
+        )
+    wanted = [g.strip().strip("/").upper() for g in names]
+    rid = pl.col("resource_id").str.strip_chars("/").str.to_uppercase()
+    ids = [g for g in wanted if "/" in g]
+    bare = [g for g in wanted if "/" not in g]
+    return rid.is_in(ids) | rid.str.split("/").list.last().is_in(bare)
+
+
+def _snat_failed_minutes(frame: pl.DataFrame) -> pl.DataFrame:
+    """SNATConnectionCount ``Failed`` per gateway and minute: ``resource_id, time, value``.
+
+    Every dimension value (protocol) of a minute is summed; minutes without a failed
+    row are absent, minutes whose rows say 0 are kept with 0.
+    """
+    return (
+        frame.lazy()
+        .filter(pl.col("metric") == "SNATConnectionCount")
+        .filter(pl.col("connection_state").str.to_lowercase() == "failed")
+        .group_by("resource_id", pl.col("time").dt.truncate("1m"))
+        .agg(value=pl.col("value").sum())
+        .collect()
+    )
+
+
+def gateway_health(
+    metrics: FrameLike,
+    *,
+    gateways: Targets | None = None,
+    start: TimeLike | None = None,
+    end: TimeLike | None = None,
+) -> pl.DataFrame:
     """Health of each NAT gateway: datapath availability, SNAT failures and drops.
 
     The gateway's own view, from its Azure Monitor metrics (:func:`natlens.read_metrics`),
@@ -43,24 +142,36 @@ def gateway_health(metrics: FrameLike, *, gateways: Targets | None = None) -> pl
       out; total, minutes with failures, the first and last of them and the worst minute;
     - PacketDropCount: packets the gateway dropped.
 
+    :func:`natlens.diagnose` reports this frame as the evidence of its health step.
+
     Parameters
     ----------
     metrics
-        Gateway metrics in :data:`natlens.METRICS_SCHEMA`.
+        Gateway metrics in :data:`natlens.METRICS_SCHEMA`; every row names its gateway.
     gateways
         Gateway resource ids or names (the id's last part) to keep; ``None`` for all.
+    start, end
+        Time window ``[start, end)`` (datetime, date or ISO text; naive is UTC);
+        ``None`` leaves that side open. The 15-minute windows are quarter hours of the
+        clock: one cut by ``start`` or ``end`` averages the minutes inside.
 
     Returns
     -------
     pl.DataFrame
-        One row per gateway (``resource_id``) in the metrics, sorted by it: ``status``
-        (``problem`` when a window fell below 90% or a connection failed, ``unknown``
-        without DatapathAvailability, else ``ok``), ``availability_lowest`` (percent)
-        and the start of that window ``availability_lowest_at``,
+        One row per gateway (``resource_id``) in the metrics of the window, sorted by
+        it: ``status`` (``problem`` when a window fell below 90% or a connection failed,
+        ``unknown`` without DatapathAvailability, else ``ok``), ``availability_lowest``
+        (percent) and the start of that window ``availability_lowest_at``,
         ``availability_windows_below``, ``snat_failed``, ``snat_failed_minutes``,
         ``snat_failed_first``, ``snat_failed_last`` (the start of the last failing
         minute), ``snat_failed_peak_per_minute`` and ``packets_dropped``.
         A metric absent from the data gives nulls.
+
+    Raises
+    ------
+    ValueError
+        If a METRICS_SCHEMA column is missing, a row has no ``resource_id``, or
+        ``gateways``, ``start`` or ``end`` is invalid (each named).
 
     Examples
     --------
@@ -72,16 +183,18 @@ def gateway_health(metrics: FrameLike, *, gateways: Targets | None = None) -> pl
     ('problem', 31478, 35)
     >>> f"{row['snat_failed_first']:%H:%M} {row['availability_lowest']:.1f}"
     '10:07 99.8'
+    >>> late = gateway_health(metrics, gateways="natgw-eng-weu", start="2026-11-11T10:30")
+    >>> f"{late.item(0, 'snat_failed_first'):%H:%M}", late.item(0, "snat_failed_minutes")
+    ('10:30', 12)
     """
-    frame = _metrics_frame(metrics)
-    assert frame is not None  # metrics is a frame, never None here
+    frame = _metrics_rows(metrics, start, end)
+    ids = frame.select(pl.col("resource_id").unique())
     if gateways is not None:
-        frame = frame.filter(_gateway_filter(gateways))
-    ids = frame.select(pl.col("resource_id").drop_nulls().unique().sort())
+        ids = ids.filter(_gateway_filter(gateways))
+        frame = frame.filter(pl.col("resource_id").is_in(ids.get_column("resource_id")))
 
     availability = (
         frame.filter(pl.col("metric") == "DatapathAvailability")
-        .drop_nulls("resource_id")
         .sort("time")
         .group_by_dynamic("time", every="15m", group_by="resource_id")
         .agg(value=pl.col("value").mean())
@@ -95,20 +208,17 @@ def gateway_health(metrics: FrameLike, *, gateways: Targets | None = None) -> pl
             .cast(pl.Int64),
         )
     )
-    failed_minutes = (
-        frame.filter(
-            (pl.col("metric") == "SNATConnectionCount")
-            & (pl.col("connection_state").str.to_lowercase() == "failed")
+    failing = pl.col("value") > 0
+    snat = (
+        _snat_failed_minutes(frame)
+        .group_by("resource_id")
+        .agg(
+            snat_failed=pl.col("value").sum(),
+            snat_failed_minutes=failing.sum().cast(pl.Int64),
+            snat_failed_first=pl.col("time").filter(failing).min(),
+            snat_failed_last=pl.col("time").filter(failing).max(),
+            snat_failed_peak_per_minute=pl.col("value").max(),
         )
-        .group_by("resource_id", pl.col("time").dt.truncate("1m"))
-        .agg(value=pl.col("value").sum())
-    )
-    snat = failed_minutes.group_by("resource_id").agg(
-        snat_failed=pl.col("value").sum(),
-        snat_failed_minutes=(pl.col("value") > 0).sum().cast(pl.Int64),
-        snat_failed_first=pl.col("time").filter(pl.col("value") > 0).min(),
-        snat_failed_last=pl.col("time").filter(pl.col("value") > 0).max(),
-        snat_failed_peak_per_minute=pl.col("value").max(),
     )
     drops = (
         frame.filter(pl.col("metric") == "PacketDropCount")
@@ -117,7 +227,7 @@ def gateway_health(metrics: FrameLike, *, gateways: Targets | None = None) -> pl
     )
     joined = ids
     for part in (availability, snat, drops):
-        joined = joined.join(part, on="resource_id", how="left", nulls_equal=True)
+        joined = joined.join(part, on="resource_id", how="left")
     problem = (pl.col("availability_windows_below").fill_null(0) > 0) | (
         pl.col("snat_failed").fill_null(0) > 0
     )
@@ -129,6 +239,7 @@ def gateway_health(metrics: FrameLike, *, gateways: Targets | None = None) -> pl
             .then(pl.lit("unknown"))
             .otherwise(pl.lit("ok"))
         )
+        .sort("resource_id")
         .select(HEALTH_SCHEMA.names())
         .cast(HEALTH_SCHEMA)
     )

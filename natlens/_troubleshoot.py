@@ -14,6 +14,13 @@ from typing import Literal
 
 import polars as pl
 
+from natlens._health import (
+    AVAILABILITY_THRESHOLD,
+    _gateway_filter,
+    _metrics_rows,
+    _snat_failed_minutes,
+    gateway_health,
+)
 from natlens._ip import longest_prefix_match, resolve_targets
 from natlens._schema import METRICS_SCHEMA
 from natlens._time import time_filter, time_range
@@ -21,6 +28,7 @@ from natlens._typing import FrameLike, Resolver, Targets, TimeLike
 from natlens._usage import as_lazy
 
 __all__ = [
+    "AVAILABILITY_THRESHOLD",  # defined in natlens._health; natlens._summary imports it here
     "Diagnosis",
     "DiagnosisStep",
     "diagnose",
@@ -29,9 +37,6 @@ __all__ = [
 ]
 
 Status = Literal["ok", "problem", "unknown"]
-
-AVAILABILITY_THRESHOLD = 90.0
-"""DatapathAvailability (percent) under which, over 15 minutes, the gateway is unhealthy."""
 
 
 def _in_window(lazy: pl.LazyFrame, start: TimeLike | None, end: TimeLike | None) -> pl.LazyFrame:
@@ -53,24 +58,6 @@ def _match(
     prefixes = resolve_targets(targets, argument=argument, resolver=resolver)
     matched = longest_prefix_match(lazy, prefixes, column=column).select(column)
     return lazy.join(matched, on=column, how="semi")
-
-
-def _gateway_filter(gateways: Targets) -> pl.Expr:
-    """Rows of the given gateways: resource ids, or gateway names (the id's last part).
-
-    Resource ids are compared case-insensitively, as Azure does.
-    """
-    names = [gateways] if isinstance(gateways, str) else list(gateways)
-    if not names or not all(isinstance(g, str) and g.strip().strip("/") for g in names):
-        raise ValueError(
-            f"gateways: expected NAT gateway resource ids or names, got {gateways!r}; "
-            "pass None for any"
-        )
-    wanted = [g.strip().strip("/").upper() for g in names]
-    rid = pl.col("resource_id").str.strip_chars("/").str.to_uppercase()
-    ids = [g for g in wanted if "/" in g]
-    bare = [g for g in wanted if "/" not in g]
-    return rid.is_in(ids) | rid.str.split("/").list.last().is_in(bare)
 
 
 def _select(
@@ -328,59 +315,60 @@ class Diagnosis:
         return f"**{self.verdict}**: {self.summary}\n\n{table}\n"
 
 
-def _metrics_frame(metrics: FrameLike | None) -> pl.DataFrame | None:
-    if metrics is None:
-        return None
-    lazy = metrics.lazy() if isinstance(metrics, pl.DataFrame) else metrics
-    if not isinstance(lazy, pl.LazyFrame):
-        raise TypeError(f"metrics: expected a polars frame, got {type(metrics).__name__}")
-    missing = [c for c in METRICS_SCHEMA.names() if c not in lazy.collect_schema().names()]
-    if missing:
-        raise ValueError(f"metrics: missing column(s) {missing}; expected natlens.METRICS_SCHEMA")
-    return (
-        lazy.select(METRICS_SCHEMA.names())
-        .with_columns(pl.col("resource_id").str.to_uppercase())
-        .collect()
-    )
-
-
-def _gateways_filter(frame: pl.DataFrame, gateways: list[str]) -> pl.DataFrame:
-    if not gateways:
-        return frame
-    return frame.filter(pl.col("resource_id").is_in(gateways) | pl.col("resource_id").is_null())
-
-
 def _fmt(moment: object) -> str:
     return moment.strftime("%Y-%m-%d %H:%M") if isinstance(moment, datetime) else "?"
 
 
-def _health_step(metrics: pl.DataFrame | None, gateways: list[str]) -> DiagnosisStep:
-    if metrics is None:
+def _gateway_label(resource_id: str) -> str:
+    """The gateway's name in a finding: the last part of its resource id, in lower case."""
+    return resource_id.strip("/").rsplit("/", 1)[-1].lower()
+
+
+def _health_step(health: pl.DataFrame | None, gateways: list[str]) -> DiagnosisStep:
+    """Step 1, read from :func:`natlens.gateway_health`'s frame, which is its evidence.
+
+    ``health`` is gateway_health for ``gateways`` (the gateways of the diagnosed traffic;
+    every gateway in the metrics when empty) and the window. The step reads its
+    availability columns, naming each gateway when there are several; its SNAT failure
+    columns are the connection step's concern.
+    """
+    if health is None:
         return DiagnosisStep("health", "unknown", "no metrics given: gateway health not checked")
-    availability = _gateways_filter(
-        metrics.filter(pl.col("metric") == "DatapathAvailability"), gateways
-    )
-    if availability.is_empty():
-        return DiagnosisStep("health", "unknown", "no DatapathAvailability metric for the gateway")
-    windows = (
-        availability.sort("time")
-        .group_by_dynamic("time", every="15m", group_by="resource_id")
-        .agg(availability=pl.col("value").mean())
-        .sort("resource_id", "time")
-    )
-    low = windows.filter(pl.col("availability") < AVAILABILITY_THRESHOLD)
-    worst = float(windows.get_column("availability").min())  # type: ignore[arg-type]
-    if low.height:
-        finding = (
-            f"DatapathAvailability below {AVAILABILITY_THRESHOLD:g}% in {low.height} 15-minute "
-            f"window(s) from {_fmt(low.item(0, 'time'))} (lowest {worst:.1f}%): the gateway "
-            "itself is degraded; check Azure Resource Health"
+    measured = {rid.strip("/") for rid in health.get_column("resource_id")}
+    absent = [g for g in gateways if g.strip("/") not in measured]
+    if health.is_empty() and not absent:
+        return DiagnosisStep(
+            "health", "unknown", "no gateway metrics in the window: gateway health not checked"
         )
-        return DiagnosisStep("health", "problem", finding, low)
-    finding = (
-        f"DatapathAvailability stayed at or above {AVAILABILITY_THRESHOLD:g}% (lowest {worst:.1f}%)"
-    )
-    return DiagnosisStep("health", "ok", finding, windows)
+    several = health.height + len(absent) > 1
+    threshold = f"{AVAILABILITY_THRESHOLD:g}%"
+    below: list[str] = []
+    others: list[str] = []
+    unchecked = False
+    for row in health.iter_rows(named=True):
+        name = f"{_gateway_label(row['resource_id'])}: " if several else ""
+        lowest = row["availability_lowest"]
+        if lowest is None:
+            others.append(f"{name}no DatapathAvailability metric in the window")
+            unchecked = True
+            continue
+        worst = f"lowest {lowest:.2f}% from {_fmt(row['availability_lowest_at'])}"
+        windows = row["availability_windows_below"]
+        if windows:
+            below.append(
+                f"{name}DatapathAvailability below {threshold} in {windows} 15-minute "
+                f"window(s), {worst}"
+            )
+        else:
+            others.append(f"{name}DatapathAvailability stayed at or above {threshold} ({worst})")
+    for gateway in absent:
+        others.append(f"{_gateway_label(gateway)}: not in the metrics given; health not checked")
+        unchecked = True
+    if below:
+        degraded = "the gateway itself is" if len(below) == 1 else "these gateways are"
+        finding = f"{'; '.join(below)}: {degraded} degraded; check Azure Resource Health"
+        return DiagnosisStep("health", "problem", "; ".join([finding, *others]), health)
+    return DiagnosisStep("health", "unknown" if unchecked else "ok", "; ".join(others), health)
 
 
 def _episodes(minutes: pl.DataFrame, gap: str = "5m") -> pl.DataFrame:
@@ -404,6 +392,11 @@ def _episodes(minutes: pl.DataFrame, gap: str = "5m") -> pl.DataFrame:
 
 
 def _snat_failures(metrics: pl.DataFrame | None, gateways: list[str]) -> pl.DataFrame:
+    """Episodes ``start, end, total`` of SNAT failures on ``gateways`` (all when empty).
+
+    The failed connections per minute are :func:`natlens.gateway_health`'s, summed over
+    the gateways.
+    """
     if metrics is None:
         return pl.DataFrame(
             schema={
@@ -412,15 +405,12 @@ def _snat_failures(metrics: pl.DataFrame | None, gateways: list[str]) -> pl.Data
                 "total": pl.Float64,
             }
         )
-    failed = _gateways_filter(
-        metrics.filter(
-            (pl.col("metric") == "SNATConnectionCount")
-            & (pl.col("connection_state").str.to_lowercase() == "failed")
-            & (pl.col("value") > 0)
-        ),
-        gateways,
+    minutes = _snat_failed_minutes(metrics)
+    if gateways:
+        minutes = minutes.filter(_gateway_filter(gateways))
+    per_minute = (
+        minutes.filter(pl.col("value") > 0).group_by("time").agg(value=pl.col("value").sum())
     )
-    per_minute = failed.group_by(pl.col("time").dt.truncate("1m")).agg(value=pl.col("value").sum())
     return _episodes(per_minute)
 
 
@@ -436,7 +426,9 @@ def diagnose(
 ) -> Diagnosis:
     """Walk the NAT gateway troubleshooting path for sources and destinations.
 
-    1. ``health``: DatapathAvailability averaged over 15 minutes stays at or above 90%.
+    1. ``health``: DatapathAvailability averaged over 15 minutes stays at or above 90%,
+       read from :func:`natlens.gateway_health` for the gateways of the traffic and the
+       window (its frame is the step's evidence).
     2. ``flow_logs``: the log holds records in the window at all.
     3. ``connection``: flows from source to destination exist. A source (or
        destination) with no record at all in the window is unknown to this log
@@ -456,8 +448,8 @@ def diagnose(
     sources, destinations
         IP, CIDR, hostname or a list (see :func:`find_flows`); ``None`` for any.
     metrics
-        Gateway metrics in ``natlens.METRICS_SCHEMA`` (``natlens.read_metrics``), or
-        ``None`` (health and SNAT failures then stay unknown).
+        Gateway metrics in ``natlens.METRICS_SCHEMA`` (``natlens.read_metrics``), every
+        row naming its gateway, or ``None`` (health and SNAT failures then stay unknown).
     start, end
         The window to look at, ``[start, end)``.
     resolver
@@ -467,6 +459,12 @@ def diagnose(
     -------
     Diagnosis
         ``verdict``, ``summary`` and the ``steps`` with their evidence frames.
+
+    Raises
+    ------
+    ValueError
+        For an invalid IP, CIDR, hostname or time (named), metrics without a
+        METRICS_SCHEMA column, or a metrics row in the window with no ``resource_id``.
 
     Examples
     --------
@@ -487,11 +485,7 @@ def diagnose(
     'unknown_source'
     """
     window = _in_window(as_lazy(flows), start, end)
-    low, high = time_range(start, end)
-    metric_frame = _metrics_frame(metrics)
-    in_range = time_filter(low, high)
-    if metric_frame is not None and in_range is not None:
-        metric_frame = metric_frame.filter(in_range)
+    metric_rows = _metrics_rows(metrics, start, end) if metrics is not None else None
 
     pair = _select(
         window,
@@ -510,7 +504,12 @@ def diagnose(
         records=pl.len(), first=pl.col("time").min(), last=pl.col("time").max()
     ).collect()
 
-    steps = [_health_step(metric_frame, gateways)]
+    health = (
+        gateway_health(metric_rows, gateways=gateways or None, start=start, end=end)
+        if metric_rows is not None
+        else None
+    )
+    steps = [_health_step(health, gateways)]
     records = int(overview.item(0, "records"))
     if records == 0:
         steps.append(
@@ -532,7 +531,7 @@ def diagnose(
                 overview,
             )
         )
-    snat = _snat_failures(metric_frame, gateways)
+    snat = _snat_failures(metric_rows, gateways)
     absent = (
         _absent_endpoint(
             as_lazy(flows),
@@ -545,9 +544,7 @@ def diagnose(
         if records and pair.is_empty()
         else None
     )
-    connection, cause = absent or _connection_step(
-        pair, snat, metric_frame is not None, records > 0
-    )
+    connection, cause = absent or _connection_step(pair, snat, metric_rows is not None, records > 0)
     steps.append(connection)
     drops = dropped_packets(pair) if pair.height else dropped_packets(pair.clear())
     if drops.height:
