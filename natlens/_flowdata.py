@@ -144,19 +144,20 @@ class FlowData:
         problems = self.report.problems if self.report is not None else []
         if problems:
             head += f"; skipped {len(problems):,} bad records (see .report)"
-        hosts = (
-            f"{len(self.resolver):,} hosts"
-            if isinstance(self.resolver, Mapping)
-            else "a lookup function"
-        )
+        resolver = self.resolver
         parts = [
-            "metrics: none" if self.metrics is None else f"metrics: {self.metrics.height:,} rows",
-            _count("inventory", self.inventory.height, "IPs"),
-            "hostnames: none" if hosts == "0 hosts" else f"hostnames: {hosts}",
-            _count("service tags", self.service_tags.height, "prefixes"),
-            "allowlist: none"
-            if self.allowlist is None
-            else f"allowlist: {len(self.allowlist):,} entries",
+            _count("metrics", None if self.metrics is None else self.metrics.height, "row"),
+            _count("inventory", self.inventory.height or None, "IP"),
+            "hostnames: a lookup function"
+            if not isinstance(resolver, Mapping)
+            else _count("hostnames", len(resolver) or None, "host"),
+            _count("service tags", self.service_tags.height or None, "prefix", "prefixes"),
+            _count(
+                "allowlist",
+                None if self.allowlist is None else len(self.allowlist),
+                "entry",
+                "entries",
+            ),
         ]
         return head + "\n" + "; ".join(parts)
 
@@ -173,8 +174,11 @@ class FlowData:
         )
 
 
-def _count(name: str, count: int, unit: str) -> str:
-    return f"{name}: none" if count == 0 else f"{name}: {count:,} {unit}"
+def _count(name: str, count: int | None, one: str, many: str | None = None) -> str:
+    """``name: none`` for None, else the count with its unit (``1 IP``, ``146 IPs``)."""
+    if count is None:
+        return f"{name}: none"
+    return f"{name}: {count:,} {one if count == 1 else many or one + 's'}"
 
 
 def read_data(
@@ -332,7 +336,7 @@ def read_data(
         inventory=_side(inventory, "inventory", read_inventory, _empty_inventory),
         resolver=_resolver(resolver),
         service_tags=_side(
-            service_tags, "service_tags", read_service_tags, SERVICE_TAGS_SCHEMA.to_frame
+            service_tags, "service_tags", _service_tags, SERVICE_TAGS_SCHEMA.to_frame
         ),
         allowlist=None
         if allowlist is None
@@ -548,6 +552,16 @@ def _side(
     if isinstance(value, str | os.PathLike):
         value = _existing(value, argument)
     return reader(value)
+
+
+def _service_tags(value: pl.DataFrame | PathLike | Mapping[str, Any]) -> pl.DataFrame:
+    """A Service Tags frame as given (checked), or read from its file or JSON."""
+    if not isinstance(value, pl.DataFrame):
+        return read_service_tags(value)
+    missing = sorted({"tag", "prefix"} - set(value.columns))
+    if missing:
+        raise ValueError(f"service_tags: missing column(s) {missing} (see read_service_tags)")
+    return value
 
 
 def _empty_inventory() -> pl.DataFrame:

@@ -101,9 +101,10 @@ def test_the_summary_says_the_span_and_what_came_with_it(
     assert data.last == sample_flows["time"].max()
     assert data.metrics is not None
     assert data.allowlist is not None
+    assert isinstance(data.resolver, dict)
     assert second == (
         f"metrics: {data.metrics.height:,} rows; inventory: {data.inventory.height:,} IPs; "
-        f"hostnames: {len(data.resolver):,} hosts; "  # type: ignore[arg-type]
+        f"hostnames: {len(data.resolver):,} hosts; "
         f"service tags: {data.service_tags.height:,} prefixes; "
         f"allowlist: {len(data.allowlist):,} entries"
     )
@@ -139,6 +140,32 @@ def test_a_side_file_given_replaces_the_samples_own(tmp_path: Path) -> None:
     assert data.allowlist == ("10.0.0.0/8", "github.com")
     assert data.resolver == {"github.com": ["140.82.121.4"]}
     assert data.inventory.height > 0  # the samples' own, not given
+
+
+def test_side_values_in_memory_are_taken_as_they_are() -> None:
+    tags = pl.DataFrame({"tag": ["Storage"], "prefix": ["20.60.0.0/16"]})
+
+    def lookup(host: str) -> list[str]:
+        return ["140.82.121.4"]
+
+    data = natlens.read_data(
+        "samples",
+        end="2026-11-09T01:00",
+        service_tags=tags,
+        resolver=lookup,
+        inventory=pl.DataFrame({"ip": ["10.10.3.7"], "vm_name": ["vm-x"]}),
+    )
+    assert data.service_tags is tags
+    assert data.resolver is lookup
+    assert data.inventory.columns == [*INVENTORY_COLUMNS]
+    assert data.metrics is not None
+    assert data.allowlist is not None
+    assert str(data).splitlines()[1] == (
+        f"metrics: {data.metrics.height:,} rows; inventory: 1 IP; hostnames: a lookup function; "
+        f"service tags: 1 prefix; allowlist: {len(data.allowlist):,} entries"
+    )
+    with pytest.raises(ValueError, match=r"^service_tags: missing column\(s\) \['prefix'\]"):
+        natlens.read_data("samples", end="2026-11-09T01:00", service_tags=tags.drop("prefix"))
 
 
 # --------------------------------------------------------------------------- your files
