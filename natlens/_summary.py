@@ -20,10 +20,10 @@ import polars as pl
 from natlens._billing import cost, explain_spike, find_spikes
 from natlens._enrich import label_destinations, read_inventory, read_service_tags
 from natlens._files import LoadReport, Problem, read_flowlogs
-from natlens._health import gateway_health
+from natlens._health import AVAILABILITY_THRESHOLD, gateway_health
 from natlens._html import format_bytes
 from natlens._security import check_allowlist, find_beacons, find_exfiltration, new_destinations
-from natlens._troubleshoot import AVAILABILITY_THRESHOLD, dropped_packets
+from natlens._troubleshoot import dropped_packets
 from natlens._typing import FrameLike, Inventory, Labels, Metric, PathLike, Resolver, Source
 from natlens._usage import nat_ip_usage, top_destinations, top_talkers
 

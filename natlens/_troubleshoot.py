@@ -28,7 +28,6 @@ from natlens._typing import FrameLike, Resolver, Targets, TimeLike
 from natlens._usage import as_lazy
 
 __all__ = [
-    "AVAILABILITY_THRESHOLD",  # defined in natlens._health; natlens._summary imports it here
     "Diagnosis",
     "DiagnosisStep",
     "diagnose",
