@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-__all__ = ["canonical_field", "field_map", "resource_id_from_path"]
+__all__ = ["canonical_field", "field_map", "gateway_name", "resource_id_from_path"]
 
 # Lower-case spelling -> canonical column: every documented spelling (``SourceIp`` and
 # ``SourceIP``, ``packetsSent``, ``_ResourceId``, ``TimeGenerated``...) and natlens's own
@@ -81,6 +81,17 @@ def resource_id_from_path(path: str) -> str | None:
     """
     match = _RESOURCE_IN_PATH.search(path.replace("\\", "/"))
     return match.group(1).upper() if match else None
+
+
+def gateway_name(resource_id: str) -> str:
+    """The gateway's name: the last part of its resource id, in lower case.
+
+    Examples
+    --------
+    >>> gateway_name("/SUBSCRIPTIONS/S/RESOURCEGROUPS/RG/PROVIDERS/X/NATGATEWAYS/NATGW-ENG")
+    'natgw-eng'
+    """
+    return resource_id.rstrip("/").rsplit("/", 1)[-1].lower()
 
 
 _HOUR_IN_PATH = re.compile(r"/y=(\d{4})/m=(\d{2})/d=(\d{2})/h=(\d{2})/")

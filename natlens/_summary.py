@@ -19,6 +19,7 @@ import polars as pl
 
 from natlens._billing import cost, explain_spike, find_spikes
 from natlens._enrich import label_destinations, read_inventory, read_service_tags
+from natlens._fields import gateway_name
 from natlens._files import LoadReport, Problem, read_flowlogs
 from natlens._health import AVAILABILITY_THRESHOLD, gateway_health
 from natlens._html import format_bytes
@@ -380,17 +381,6 @@ class Section:
     key: str
     heading: str
     parts: tuple[Note | Table, ...]
-
-
-def gateway_name(resource_id: str) -> str:
-    """The gateway's name: the last part of its resource id, in lower case.
-
-    Examples
-    --------
-    >>> gateway_name("/SUBSCRIPTIONS/S/RESOURCEGROUPS/RG/PROVIDERS/X/NATGATEWAYS/NATGW-ENG")
-    'natgw-eng'
-    """
-    return resource_id.rstrip("/").rsplit("/", 1)[-1].lower()
 
 
 def _bytes(column: str, name: str) -> pl.Expr:

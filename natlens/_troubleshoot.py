@@ -14,6 +14,7 @@ from typing import Literal
 
 import polars as pl
 
+from natlens._fields import gateway_name
 from natlens._health import (
     AVAILABILITY_THRESHOLD,
     _gateway_filter,
@@ -318,11 +319,6 @@ def _fmt(moment: object) -> str:
     return moment.strftime("%Y-%m-%d %H:%M") if isinstance(moment, datetime) else "?"
 
 
-def _gateway_label(resource_id: str) -> str:
-    """The gateway's name in a finding: the last part of its resource id, in lower case."""
-    return resource_id.strip("/").rsplit("/", 1)[-1].lower()
-
-
 def _health_step(health: pl.DataFrame | None, gateways: list[str]) -> DiagnosisStep:
     """Step 1, read from :func:`natlens.gateway_health`'s frame, which is its evidence.
 
@@ -345,7 +341,7 @@ def _health_step(health: pl.DataFrame | None, gateways: list[str]) -> DiagnosisS
     others: list[str] = []
     unchecked = False
     for row in health.iter_rows(named=True):
-        name = f"{_gateway_label(row['resource_id'])}: " if several else ""
+        name = f"{gateway_name(row['resource_id'])}: " if several else ""
         lowest = row["availability_lowest"]
         if lowest is None:
             others.append(f"{name}no DatapathAvailability metric in the window")
@@ -361,7 +357,7 @@ def _health_step(health: pl.DataFrame | None, gateways: list[str]) -> DiagnosisS
         else:
             others.append(f"{name}DatapathAvailability stayed at or above {threshold} ({worst})")
     for gateway in absent:
-        others.append(f"{_gateway_label(gateway)}: not in the metrics given; health not checked")
+        others.append(f"{gateway_name(gateway)}: not in the metrics given; health not checked")
         unchecked = True
     if below:
         degraded = "the gateway itself is" if len(below) == 1 else "these gateways are"
