@@ -71,13 +71,16 @@ def test_one_cell_switches_to_your_data(name: str) -> None:
     (data,) = [c for c in code if "YOUR DATA" in c.source]
     # Samples by default; a folder, a sync cache or Log Analytics by changing one value.
     assert 'DATA = "samples"' in data.source
+    assert 'DATA = "log-analytics"' in data.source
     assert "LIVE AZURE DATA" in data.source
-    assert "read_log_analytics(" in data.source
-    assert "read_flowlogs(Path(DATA)" in data.source
+    # One library call chooses; the cell does not read each source itself.
+    assert "natlens.read_data(\n    DATA," in data.source
+    for loader in ("read_flowlogs(", "read_log_analytics(", "sample_data(", "read_metrics("):
+        assert loader not in data.source, f"{name}: {loader} in the data cell, not read_data"
     below = nb.cells[nb.cells.index(data) + 1 :]
     for cell in code:
         if cell is not data:
-            for loader in ("read_log_analytics", "sample_data(", "samples."):
+            for loader in ("read_data(", "read_log_analytics", "sample_data(", "samples."):
                 assert loader not in cell.source, f"{name}: {loader} outside the data cell"
     # Nothing further down names the sample week's addresses, dates, hosts or VMs: they
     # follow from the data cell or from the data (verdicts are computed, not typed).
