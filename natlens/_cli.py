@@ -157,8 +157,6 @@ def _cli_words(message: str) -> str:
 
 def _summarize(args: argparse.Namespace, command: str) -> FlowSummary:
     """Read what the options name and summarize it; problems go to stderr and --problems."""
-    import warnings
-
     import natlens
 
     given = {
@@ -180,19 +178,17 @@ def _summarize(args: argparse.Namespace, command: str) -> FlowSummary:
             "hostnames": samples.hostnames,
         }
         given = {k: v if v is not None else shipped[k] for k, v in given.items()}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", natlens.FlowLogWarning)  # counted in the summary
-        summary = natlens.summarize(
-            source[0] if len(source) == 1 else source,
-            metrics=natlens.read_metrics(given["metrics"]) if given["metrics"] else None,
-            inventory=given["inventory"],
-            service_tags=given["service_tags"],
-            resolver=natlens.read_hostnames(given["hostnames"]) if given["hostnames"] else None,
-            allowlist=given["allowlist"],
-            price_per_gb=args.price_per_gb,
-            currency=args.currency,
-            n=args.n,
-        )
+    summary = natlens.summarize(
+        source[0] if len(source) == 1 else source,
+        metrics=natlens.read_metrics(given["metrics"]) if given["metrics"] else None,
+        inventory=given["inventory"],
+        service_tags=given["service_tags"],
+        resolver=natlens.read_hostnames(given["hostnames"]) if given["hostnames"] else None,
+        allowlist=given["allowlist"],
+        price_per_gb=args.price_per_gb,
+        currency=args.currency,
+        n=args.n,
+    )
     if summary.problems:
         count = len(summary.problems)
         lines = [f"natlens {command}: skipped {count:,} bad record(s):"]

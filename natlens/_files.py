@@ -1546,7 +1546,8 @@ def scan_flowlogs(
         Keep records with ``start <= time < end`` (UTC; naive values are UTC). Blobs of a
         storage tree filed outside the range are not opened.
     report
-        A :class:`LoadReport` to fill with what was read and skipped, file and line.
+        A :class:`LoadReport` to fill with what was read and skipped, file and line;
+        given one, skipped records are told there instead of by a :class:`FlowLogWarning`.
     progress
         Show a progress bar; by default only when the files add up to more than 256 MB.
 
@@ -1620,7 +1621,13 @@ def scan_flowlogs(
         frames.insert(
             0,
             _io_source(
-                others, strict=strict, window=window, report=sink, progress=progress, base=base
+                others,
+                strict=strict,
+                window=window,
+                report=sink,
+                progress=progress,
+                base=base,
+                warn=report is None,
             ),
         )
     else:
@@ -1697,11 +1704,13 @@ def _io_source(
     report: LoadReport,
     progress: bool | None,
     base: Sequence[Problem],
+    warn: bool,
 ) -> pl.LazyFrame:
     """A LazyFrame whose scan loads ``plans`` file by file when collected.
 
     Each collection starts ``report`` afresh from ``base`` (files that were checked at
-    scan time: empty ones, with their problem; Parquet ones, with an empty reason).
+    scan time: empty ones, with their problem; Parquet ones, with an empty reason), and
+    ends with a :class:`FlowLogWarning` if records were skipped and ``warn``.
     """
     from polars.io.plugins import register_io_source
 
@@ -1745,7 +1754,7 @@ def _io_source(
                     break
         finally:
             bar.close()
-        if report.problems:
+        if warn and report.problems:
             warnings.warn(FlowLogWarning(report), stacklevel=2)
 
     return register_io_source(

@@ -145,16 +145,28 @@ def test_start_after_end_is_a_clear_error(tmp_path: Path) -> None:
 def test_torn_last_line_is_skipped_and_reported(tmp_path: Path) -> None:
     path = write_pt1h(SMALL, tmp_path / "PT1H.json")
     path.write_bytes(path.read_bytes()[:-40])  # the blob is still being appended to
-    report = natlens.LoadReport()
     with pytest.warns(natlens.FlowLogWarning, match="skipped 1 bad records") as caught:
-        frame = natlens.read_flowlogs(path, report=report)
+        frame = natlens.read_flowlogs(path)
     assert frame.height == SMALL.height - 1
+    report = caught[0].message.report  # type: ignore[union-attr]
     assert report.records == SMALL.height - 1
     problem = report.problems[0]
     assert (problem.file, problem.line) == (str(path), 4)
     assert "incomplete last line" in problem.reason
-    assert caught[0].message.report is report  # type: ignore[union-attr]
     assert report.to_frame().row(0) == (str(path), 4, problem.reason)
+
+
+def test_a_report_given_is_told_instead_of_a_warning(tmp_path: Path) -> None:
+    """Whoever passes a LoadReport reads the problems there: no warning repeats them."""
+    path = write_pt1h(SMALL, tmp_path / "PT1H.json")
+    path.write_bytes(path.read_bytes()[:-40])
+    report = natlens.LoadReport()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        frame = natlens.read_flowlogs(path, report=report)
+        lazy = natlens.scan_flowlogs(path, report=report).select(pl.len()).collect()
+    assert frame.height == lazy.item() == SMALL.height - 1
+    assert [(p.file, p.line) for p in report.problems] == [(str(path), 4)]
 
 
 def test_strict_raises_naming_file_and_line(tmp_path: Path) -> None:
@@ -190,8 +202,7 @@ def test_a_bad_line_costs_that_line_only(tmp_path: Path, damage: object, reason:
     lines[1] = damage(lines[1])
     path.write_text("\n".join(lines) + "\n")
     report = natlens.LoadReport()
-    with pytest.warns(natlens.FlowLogWarning):
-        frame = natlens.read_flowlogs(path, report=report)
+    frame = natlens.read_flowlogs(path, report=report)
     assert_frame_equal(sort(frame), sort(SMALL.filter(pl.int_range(pl.len()) != 1)))
     assert [(p.line, reason in p.reason) for p in report.problems] == [(2, True)]
 
@@ -200,8 +211,7 @@ def test_exports_edited_by_hand_are_checked_for_ip_syntax(tmp_path: Path) -> Non
     path = WRITERS["portal.csv"](SMALL, tmp_path / "export.csv")
     path.write_text(path.read_text(encoding="utf-8-sig").replace("10.0.1.5,", "10.0.1.500,"))
     report = natlens.LoadReport()
-    with pytest.warns(natlens.FlowLogWarning):
-        frame = natlens.read_flowlogs(path, report=report)
+    frame = natlens.read_flowlogs(path, report=report)
     assert frame.height == SMALL.height - 1
     assert [(p.line, p.reason) for p in report.problems] == [
         (3, "source_ip is not an IP address: '10.0.1.500'")
@@ -213,8 +223,7 @@ def test_empty_file_is_reported_not_fatal(tmp_path: Path) -> None:
     (tmp_path / "logs" / "b").mkdir()
     (tmp_path / "logs" / "b" / "PT1H.json").write_text("")
     report = natlens.LoadReport()
-    with pytest.warns(natlens.FlowLogWarning, match="empty file"):
-        frame = natlens.read_flowlogs(tmp_path / "logs", report=report)
+    frame = natlens.read_flowlogs(tmp_path / "logs", report=report)
     assert frame.height == SMALL.height
     assert [p.reason for p in report.problems] == ["empty file"]
     with pytest.raises(natlens.FlowLogError, match="empty file"):
@@ -262,8 +271,7 @@ def test_report_starts_afresh_on_each_collect(tmp_path: Path) -> None:
     report = natlens.LoadReport()
     lazy = natlens.scan_flowlogs(path, report=report)
     for _ in range(2):
-        with pytest.warns(natlens.FlowLogWarning):
-            lazy.collect()
+        lazy.collect()
         assert (len(report.files), report.records, len(report.problems)) == (1, 3, 1)
 
 
@@ -314,8 +322,7 @@ def test_a_corrupted_line_costs_exactly_that_line(
     lines[index] = lines[index][:cut]  # a torn or garbled line: never valid JSON
     path.write_text("\n".join(lines) + "\n")
     report = natlens.LoadReport()
-    with pytest.warns(natlens.FlowLogWarning):
-        got = natlens.read_flowlogs(path, report=report)
+    got = natlens.read_flowlogs(path, report=report)
     kept = frame.filter(pl.int_range(pl.len()) != index)
     assert_frame_equal(sort(got), sort(kept))
     assert [p.line for p in report.problems] == [index + 1]
@@ -341,9 +348,6 @@ def test_a_record_missing_a_required_field_is_skipped_whatever_the_query(tmp_pat
     lines[2] = lines[2].replace('"NatGatewayIp"', '"Unrelated"')
     path.write_text("\n".join(lines) + "\n")
     report = natlens.LoadReport()
-    with pytest.warns(natlens.FlowLogWarning):
-        total = (
-            natlens.scan_flowlogs(path, report=report).select(pl.col("bytes_sent").sum()).collect()
-        )
+    total = natlens.scan_flowlogs(path, report=report).select(pl.col("bytes_sent").sum()).collect()
     assert total.item() == SMALL.filter(pl.int_range(pl.len()) != 2).get_column("bytes_sent").sum()
     assert [(p.line, p.reason) for p in report.problems] == [(3, "missing nat_gateway_ip")]

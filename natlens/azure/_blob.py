@@ -35,7 +35,6 @@ import logging
 import os
 import shutil
 import threading
-import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -45,7 +44,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-from natlens._files import FlowLogWarning, LoadReport, Problem
+from natlens._files import LoadReport, Problem
 from natlens._schema import empty_flows
 from natlens._typing import PathLike, Targets, TimeLike
 from natlens.azure._kql import range_bounds
@@ -752,14 +751,11 @@ def sync_blobs(
                     report.problems.extend(done.problems)
                     bar.update(job.size - job.offset)
 
-            # The loader warns about skipped records; here they go into the report.
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FlowLogWarning)
-                try:
-                    for _ in pool.map(run, jobs):
-                        pass
-                finally:
-                    bar.close()
+            try:
+                for _ in pool.map(run, jobs):
+                    pass
+            finally:
+                bar.close()
         report.failed.sort()
         report.problems.sort(key=lambda p: (p.file, p.line or 0))
         manifest.compact()
