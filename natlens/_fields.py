@@ -5,7 +5,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-__all__ = ["canonical_field", "field_map", "gateway_name", "resource_id_from_path"]
+import polars as pl
+
+__all__ = [
+    "canonical_field",
+    "field_map",
+    "gateway_name",
+    "gateway_name_expr",
+    "resource_id_from_path",
+]
 
 # Lower-case spelling -> canonical column: every documented spelling (``SourceIp`` and
 # ``SourceIP``, ``packetsSent``, ``_ResourceId``, ``TimeGenerated``...) and natlens's own
@@ -92,6 +100,18 @@ def gateway_name(resource_id: str) -> str:
     'natgw-eng'
     """
     return resource_id.rstrip("/").rsplit("/", 1)[-1].lower()
+
+
+def gateway_name_expr(resource_id: pl.Expr) -> pl.Expr:
+    """:func:`gateway_name` as a polars expression, for a column of resource ids.
+
+    Examples
+    --------
+    >>> ids = pl.DataFrame({"resource_id": ["/S/NATGATEWAYS/NATGW-ENG/", None]})
+    >>> ids.select(gateway_name_expr(pl.col("resource_id"))).to_series().to_list()
+    ['natgw-eng', None]
+    """
+    return resource_id.str.strip_chars_end("/").str.split("/").list.last().str.to_lowercase()
 
 
 _HOUR_IN_PATH = re.compile(r"/y=(\d{4})/m=(\d{2})/d=(\d{2})/h=(\d{2})/")

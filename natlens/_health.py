@@ -3,7 +3,9 @@
 :func:`gateway_health` is the one computation of a gateway's health numbers;
 :func:`natlens.diagnose` asks it for its health step and shares its reading of the
 metrics (:func:`_metrics_rows`, :func:`_gateway_filter`, :func:`_snat_failed_minutes`),
-so a number seen in both can never disagree.
+so a number seen in both can never disagree. :func:`natlens.charts.chart_metrics` draws
+the availability windows of :func:`_availability_windows` against
+:data:`AVAILABILITY_THRESHOLD`, the numbers gateway_health judges.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ _TIME = METRICS_SCHEMA["time"]
 
 AVAILABILITY_THRESHOLD = 90.0
 """DatapathAvailability (percent) under which, over 15 minutes, the gateway is unhealthy."""
+
+AVAILABILITY_WINDOW = "15m"
+"""The windows DatapathAvailability is averaged over (Microsoft's alert rule)."""
 
 HEALTH_SCHEMA = pl.Schema(
     {
@@ -123,6 +128,40 @@ def _snat_failed_minutes(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _availability_windows(frame: pl.DataFrame) -> pl.DataFrame:
+    """DatapathAvailability per gateway and 15-minute window: ``resource_id, time, value``.
+
+    The one computation of the windows :func:`gateway_health` judges and
+    :func:`natlens.charts.chart_metrics` draws. A minute is averaged first (a minute
+    read twice, from overlapping exports, counts once), then the minutes of each
+    quarter hour of the clock that are in ``frame``. Sorted by gateway and time.
+
+    Examples
+    --------
+    >>> from datetime import datetime, UTC
+    >>> rows = pl.DataFrame(
+    ...     {
+    ...         "resource_id": ["/S/NATGATEWAYS/GW"] * 3,
+    ...         "metric": ["DatapathAvailability"] * 3,
+    ...         "time": [datetime(2026, 11, 9, 10, m, tzinfo=UTC) for m in (0, 0, 20)],
+    ...         "value": [0.0, 0.0, 100.0],
+    ...     }
+    ... )
+    >>> [(f"{t:%H:%M}", v) for t, v in _availability_windows(rows).select("time", "value").rows()]
+    [('10:00', 0.0), ('10:15', 100.0)]
+    """
+    return (
+        frame.lazy()
+        .filter(pl.col("metric") == "DatapathAvailability")
+        .group_by("resource_id", pl.col("time").dt.truncate("1m"))
+        .agg(pl.col("value").mean())
+        .group_by("resource_id", pl.col("time").dt.truncate(AVAILABILITY_WINDOW))
+        .agg(pl.col("value").mean())
+        .sort("resource_id", "time")
+        .collect()
+    )
+
+
 def gateway_health(
     metrics: FrameLike,
     *,
@@ -194,10 +233,7 @@ def gateway_health(
         frame = frame.filter(pl.col("resource_id").is_in(ids.get_column("resource_id")))
 
     availability = (
-        frame.filter(pl.col("metric") == "DatapathAvailability")
-        .sort("time")
-        .group_by_dynamic("time", every="15m", group_by="resource_id")
-        .agg(value=pl.col("value").mean())
+        _availability_windows(frame)
         .sort("resource_id", "value", "time")
         .group_by("resource_id", maintain_order=True)
         .agg(

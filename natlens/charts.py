@@ -31,8 +31,15 @@ import altair as alt
 import polars as pl
 
 from natlens._enrich import label_sources
+from natlens._fields import gateway_name_expr
+from natlens._health import (
+    AVAILABILITY_THRESHOLD,
+    AVAILABILITY_WINDOW,
+    _availability_windows,
+    _metrics_rows,
+)
 from natlens._html import BYTE_UNITS, byte_unit
-from natlens._time import time_range
+from natlens._schema import METRICS_SCHEMA
 from natlens._typing import FrameLike, Inventory, Labels, Metric, TimeLike
 from natlens._usage import (
     OTHER,
@@ -218,11 +225,6 @@ def _short(expr: pl.Expr, limit: int = _NAME_CHARS) -> pl.Expr:
     )
 
 
-def _gateway_name(expr: pl.Expr) -> pl.Expr:
-    """A gateway's name from its resource id (``.../NATGATEWAYS/GW-1`` -> ``gw-1``)."""
-    return expr.str.split("/").list.last().str.to_lowercase()
-
-
 def _named(names: pl.Expr, key: pl.Expr) -> pl.Expr:
     """``name (key)`` where a name is known, else ``key``; the name shortened if long."""
     return (
@@ -291,7 +293,7 @@ def _key_labels(
         table = _label_table(labels).rename({"destination_ip": column})
         names = distinct.join(table, on=column, how="left", maintain_order="left")
     elif column == "resource_id":
-        names = distinct.with_columns(_gateway_name(pl.col(column)).alias("name"))
+        names = distinct.with_columns(gateway_name_expr(pl.col(column)).alias("name"))
         return names.select(
             column,
             pl.col("name").alias("label"),
@@ -314,15 +316,20 @@ def _key_labels(
 
 
 def _series_colors(order: Sequence[str], fixed: Mapping[str, str] | None = None) -> alt.Scale:
-    """Category colours in ``order``, ``other`` in grey, ``fixed`` names as given."""
+    """Category colours in ``order``, ``other`` in grey, ``fixed`` names as given.
+
+    A fixed colour (the red of an alert line) is never also a series' colour.
+    """
+    fixed = fixed or {}
+    palette = [color for color in _PALETTE if color not in fixed.values()]
     colors, i = [], 0
     for name in order:
-        if fixed and name in fixed:
+        if name in fixed:
             colors.append(fixed[name])
         elif name == OTHER:
             colors.append(_GREY)
         else:
-            colors.append(_PALETTE[i % len(_PALETTE)])
+            colors.append(palette[i % len(palette)])
             i += 1
     return alt.Scale(domain=list(order), range=colors)
 
@@ -1496,9 +1503,7 @@ def chart_allowlist_violations(
 
 
 _AVAILABILITY = "DatapathAvailability"
-_ALERT = 90.0
-_ALERT_KEY = "alert: below 90% over 15 min"
-_ALERT_WINDOW = "15m"
+_ALERT_KEY = f"alert: below {AVAILABILITY_THRESHOLD:g}% over 15 min"
 
 
 def chart_metrics(
@@ -1513,25 +1518,35 @@ def chart_metrics(
 ) -> alt.LayerChart:
     """A gateway platform metric over time, one line per gateway (and dimension value).
 
-    ``DatapathAvailability`` is averaged over the 15 minutes its alert is defined on;
-    in a coarser bucket the line shows the worst 15-minute average, so a dip is never
-    averaged away. Its axis spans from just under the lowest value (or the 90% alert
-    line) to 100%, so a dip to 97% is plain next to the alert line. The other metrics
-    are summed per bucket.
+    ``DatapathAvailability`` is drawn as the 15-minute averages its alert is defined on,
+    the windows :func:`natlens.gateway_health` judges, next to its alert line (90%):
+    a window under the line is one that ``gateway_health`` counts. A bucket finer
+    than 15 minutes draws every window; in a coarser one the line shows the worst
+    window, so a dip is never averaged away. Its axis spans from just under the lowest
+    value (or the alert line) to 100%, so a dip to 97% is plain next to the line. The
+    other metrics are summed per bucket.
 
     Parameters
     ----------
     metrics
-        :data:`natlens.METRICS_SCHEMA` rows (:func:`natlens.read_metrics`).
+        :data:`natlens.METRICS_SCHEMA` rows (:func:`natlens.read_metrics`); every row
+        names its gateway.
     name
         The metric's REST name, for example ``SNATConnectionCount``.
     every
         Time bucket; ``None`` picks it from the span (see
         :func:`chart_traffic_over_time`).
     connection_state
-        For ``SNATConnectionCount``: ``Attempted`` or ``Failed`` (``None``: both lines).
+        For ``SNATConnectionCount``: ``Attempted`` or ``Failed``, in any case
+        (``None``: both lines).
     start, end
         Time window, ``start <= time < end`` (naive times are UTC).
+
+    Raises
+    ------
+    ValueError
+        If a METRICS_SCHEMA column is missing, the selection has no rows of ``name``,
+        or a row of it names no gateway (as :func:`natlens.gateway_health` does).
 
     Examples
     --------
@@ -1540,55 +1555,58 @@ def chart_metrics(
     >>> chart = chart_metrics(metrics, "SNATConnectionCount", connection_state="Failed")
     >>> chart.to_dict()["layer"][0]["encoding"]["y"]["title"]
     'SNATConnectionCount (Failed) per hour'
+    >>> day = chart_metrics(metrics, "DatapathAvailability", start="2026-11-11", end="2026-11-12")
+    >>> day.to_dict()["layer"][0]["encoding"]["y"]["title"]
+    'availability per 15 minutes (%)'
     """
-    _require(metrics, ("time", "resource_id", "metric", "connection_state", "value"), "metrics")
-    low, high = time_range(start, end)
+    _require(metrics, tuple(METRICS_SCHEMA.names()), "metrics")
     lazy = metrics.lazy().filter(pl.col("metric") == name)
     if connection_state is not None:
-        lazy = lazy.filter(pl.col("connection_state") == connection_state)
-    if low is not None:
-        lazy = lazy.filter(pl.col("time") >= low)
-    if high is not None:
-        lazy = lazy.filter(pl.col("time") < high)
-    average = name == _AVAILABILITY
-    per_minute = (
-        lazy.group_by("time", "resource_id", "connection_state")
-        .agg(pl.col("value").mean() if average else pl.col("value").sum())
-        .with_columns(
-            pl.when(pl.col("connection_state").is_not_null())
-            .then(_gateway_name(pl.col("resource_id")) + pl.lit(" ") + pl.col("connection_state"))
-            .otherwise(_gateway_name(pl.col("resource_id")))
-            .alias("series")
-        )
-        .collect()
-    )
-    if per_minute.is_empty():
+        state_is = pl.col("connection_state").str.to_lowercase() == connection_state.lower()
+        lazy = lazy.filter(state_is)
+    # The rows gateway_health reads: the window's, resource ids in upper case, each
+    # naming its gateway.
+    rows = _metrics_rows(lazy, start, end)
+    if rows.is_empty():
         known = metrics.lazy().select(pl.col("metric").unique().sort()).collect().to_series()
         raise ValueError(
             f"chart_metrics: no {name!r} rows in the metrics for this selection "
             f"(metrics present: {known.to_list()})"
         )
-    per_minute = _as_utc(per_minute, "time")
-    first, last = _span(per_minute)
-    series = per_minute.get_column("series").n_unique()
+    average = name == _AVAILABILITY
+    if average:
+        points = _availability_windows(rows).with_columns(
+            pl.lit(None, pl.String).alias("connection_state")
+        )
+    else:
+        points = rows.group_by(
+            "resource_id", "connection_state", pl.col("time").dt.truncate("1m")
+        ).agg(pl.col("value").sum())
+    points = _as_utc(points.join(_gateway_series(points), on="resource_id"), "time")
+    points = points.with_columns(
+        pl.when(pl.col("connection_state").is_not_null())
+        .then(pl.col("gateway") + pl.lit(" ") + pl.col("connection_state"))
+        .otherwise(pl.col("gateway"))
+        .alias("series")
+    )
+    first, last = _span(points)
+    series = points.get_column("series").n_unique()
     every = _pick_every(first, last, series, every)
+    if average and duration(every, "every") <= duration(AVAILABILITY_WINDOW, ""):
+        every = AVAILABILITY_WINDOW
     bucket = _every_text(every)
     if average:
-        window = _ALERT_WINDOW if duration(every, "every") >= duration(_ALERT_WINDOW, "") else every
-        averaged = per_minute.group_by(pl.col("time").dt.truncate(window), "series").agg(
-            pl.col("value").mean()
-        )
-        data = averaged.group_by(pl.col("time").dt.truncate(every), "series").agg(
+        data = points.group_by(pl.col("time").dt.truncate(every), "series").agg(
             pl.col("value").min()
         )
         what = (
-            f"worst 15-min availability per {bucket} (%)"
-            if window != every
-            else f"availability per {bucket} (%)"
+            f"availability per {bucket} (%)"
+            if every == AVAILABILITY_WINDOW
+            else f"worst 15-min availability per {bucket} (%)"
         )
     else:
-        data = per_minute.group_by(pl.col("time").dt.truncate(every), "series").agg(
-            pl.col("value").sum()
+        data = points.group_by(pl.col("time").dt.truncate(every), "series").agg(
+            pl.col("value").sum().round(0)
         )
         state = f" ({connection_state})" if connection_state else ""
         what = f"{name}{state} per {bucket}"
@@ -1596,14 +1614,11 @@ def chart_metrics(
     order = sorted(data.get_column("series").unique().to_list())
     keys = [*order, _ALERT_KEY] if average else order
     colors = _series_colors(keys, {_ALERT_KEY: _RED})
-    data = data.with_columns(
-        _time_text("time"),
-        pl.col("value").round(3 if average else 0).alias("value"),
-    )
+    data = data.with_columns(_time_text("time"))
     y_scale = alt.Scale()
     if average:
         lowest = float(data.get_column("value").min() or 100.0)  # type: ignore[arg-type]
-        floor = max(0.0, math.floor(min(lowest, _ALERT) - 2))
+        floor = max(0.0, math.floor(min(lowest, AVAILABILITY_THRESHOLD) - 2))
         y_scale = alt.Scale(domain=[floor, 100.0], zero=False, nice=False)
     end_time = last + duration(every, "every") if last is not None else None
     line = (
@@ -1623,7 +1638,7 @@ def chart_metrics(
     layers: list[Any] = [line]
     if average:
         layers.append(
-            alt.Chart(pl.DataFrame({"threshold": [_ALERT], "series": [_ALERT_KEY]}))
+            alt.Chart(pl.DataFrame({"threshold": [AVAILABILITY_THRESHOLD], "series": [_ALERT_KEY]}))
             .mark_rule(strokeDash=[4, 3])
             .encode(
                 y=alt.Y("threshold:Q", scale=y_scale),
@@ -1636,6 +1651,33 @@ def chart_metrics(
         height=240,
     )
     return layered
+
+
+def _gateway_series(points: pl.DataFrame) -> pl.DataFrame:
+    """``resource_id``, ``gateway``: each gateway's name, told apart where names repeat.
+
+    Two gateways of one name stay two lines: ``natgw-a (rg-1)`` with the resource group,
+    or the whole resource id where that repeats too (two subscriptions).
+    """
+    name = pl.col("gateway")
+    group = pl.col("resource_id").str.extract(r"(?i)/resourcegroups/([^/]+)/").str.to_lowercase()
+    with_group = pl.when(group.is_not_null()).then(pl.format("{} ({})", name, group))
+    return (
+        points.select(pl.col("resource_id").unique().sort())
+        .with_columns(gateway_name_expr(pl.col("resource_id")).alias("gateway"))
+        .with_columns(
+            pl.when(name.is_duplicated())
+            .then(with_group.otherwise(pl.col("resource_id")))
+            .otherwise(name)
+            .alias("gateway")
+        )
+        .with_columns(
+            pl.when(name.is_duplicated())
+            .then(pl.col("resource_id"))
+            .otherwise(name)
+            .alias("gateway")
+        )
+    )
 
 
 def chart_nat_ip_usage(usage: pl.DataFrame, *, title: str | None = None) -> alt.LayerChart:
@@ -1675,7 +1717,7 @@ def chart_nat_ip_usage(usage: pl.DataFrame, *, title: str | None = None) -> alt.
     )
     peak = pl.col("peak_records_per_minute")
     data = _guard(usage, "chart_nat_ip_usage").select(
-        _gateway_name(pl.col("resource_id")).alias("gateway"),
+        gateway_name_expr(pl.col("resource_id")).alias("gateway"),
         "nat_gateway_ip",
         pl.format("{} (IPv{})", "nat_gateway_ip", "ip_version").alias("ip"),
         peak.alias("peak"),

@@ -467,6 +467,131 @@ def test_availability_dip_is_visible_next_to_the_alert_line() -> None:
     assert deep["layer"][0]["encoding"]["y"]["scale"]["domain"] == [59.0, 100.0]
 
 
+def _minutes(resource_id: str, values: list[float], start: dt.datetime = START) -> pl.DataFrame:
+    """DatapathAvailability rows of one gateway, one a minute from ``start``."""
+    times = [start + dt.timedelta(minutes=k) for k in range(len(values))]
+    return pl.DataFrame(
+        {
+            "time": times,
+            "resource_id": resource_id,
+            "metric": "DatapathAvailability",
+            "protocol": None,
+            "direction": None,
+            "connection_state": None,
+            "value": values,
+        },
+        schema=natlens.METRICS_SCHEMA,
+    )
+
+
+_DAY = 24 * 60
+_RG = "/SUBSCRIPTIONS/S/RESOURCEGROUPS/{}/PROVIDERS/MICROSOFT.NETWORK/NATGATEWAYS/NATGW-A"
+
+
+def _agreement_cases() -> dict[str, tuple[pl.DataFrame, dict[str, Any], bool]]:
+    """Metrics, chart_metrics keywords, and whether the chart draws every 15-min window."""
+    five = [80.0 if 600 <= k < 605 else 100.0 for k in range(_DAY)]
+    dip = [80.0 if 600 <= k < 615 else 100.0 for k in range(_DAY)]
+    twice = _minutes("/S/NATGATEWAYS/GW", [100.0] * _DAY)
+    twice = pl.concat([twice, twice.filter(pl.col("time") == START + dt.timedelta(hours=10))])
+    twice = twice.with_columns(
+        value=pl.when(pl.col("time") == START + dt.timedelta(hours=10))
+        .then(0.0)
+        .otherwise(pl.col("value"))
+    )
+    samples = natlens.read_metrics(natlens.sample_data().metrics)
+    return {
+        # A day picks 5-minute buckets: a 5-minute dip is not a 15-minute one.
+        "five-minute dip in a day": (_minutes("/S/NATGATEWAYS/GW", five), {}, True),
+        # Two gateways of one name in two resource groups are two gateways.
+        "one name, two resource groups": (
+            pl.concat(
+                [_minutes(_RG.format("RG1"), dip), _minutes(_RG.format("RG2"), [100.0] * _DAY)]
+            ),
+            {},
+            True,
+        ),
+        # A minute read twice (overlapping exports) is one minute, not two.
+        "a minute read twice": (twice, {}, True),
+        "samples, a window cut mid-quarter": (
+            samples,
+            {"start": "2026-11-11T10:05", "end": "2026-11-11T16:00"},
+            True,
+        ),
+        "samples, the week": (samples, {}, False),
+    }
+
+
+@pytest.mark.parametrize("case", list(_agreement_cases()))
+def test_availability_chart_draws_what_gateway_health_counts(case: str) -> None:
+    from natlens._health import AVAILABILITY_THRESHOLD
+
+    metrics, window, every_window = _agreement_cases()[case]
+    spec = nc.chart_metrics(metrics, "DatapathAvailability", **window).to_dict()
+    line, rule = spec["layer"]
+    plotted: dict[str, list[float]] = {}
+    for row in spec["datasets"][line["data"]["name"]]:
+        plotted.setdefault(row["series"], []).append(row["value"])
+    (threshold,) = (row["threshold"] for row in spec["datasets"][rule["data"]["name"]])
+    health = natlens.gateway_health(metrics, **window)
+    assert threshold == AVAILABILITY_THRESHOLD
+    assert len(plotted) == health.height, "one line per gateway"
+    # The lowest point of each line is the gateway's lowest 15-minute window.
+    drawn = sorted(min(values) for values in plotted.values())
+    assert drawn == pytest.approx(sorted(health.get_column("availability_lowest")), abs=1e-9)
+    if every_window:
+        # Each window under the alert line is one gateway_health counts.
+        below = sorted(sum(v < threshold for v in values) for values in plotted.values())
+        assert below == sorted(health.get_column("availability_windows_below"))
+
+
+def test_a_minute_read_twice_counts_once() -> None:
+    # Minute 10:00 says 0% twice, the other 14 minutes of its quarter 100%.
+    (metrics, _, _) = _agreement_cases()["a minute read twice"]
+    health = natlens.gateway_health(metrics)
+    assert health.item(0, "availability_lowest") == pytest.approx(1400 / 15)
+    assert health.item(0, "availability_lowest_at") == START + dt.timedelta(hours=10)
+
+
+def test_availability_chart_refuses_a_row_without_gateway() -> None:
+    metrics = _minutes("/S/NATGATEWAYS/GW", [100.0] * 30)
+    metrics = metrics.with_columns(
+        resource_id=pl.when(pl.col("time") == START).then(None).otherwise(pl.col("resource_id"))
+    )
+    with pytest.raises(ValueError, match=r"metrics: 1 row\(s\) name no gateway"):
+        natlens.gateway_health(metrics)
+    with pytest.raises(ValueError, match=r"metrics: 1 row\(s\) name no gateway"):
+        nc.chart_metrics(metrics, "DatapathAvailability")
+
+
+def test_gateways_of_one_name_are_told_apart_and_no_line_is_alert_red() -> None:
+    other_sub = (
+        "/SUBSCRIPTIONS/T/RESOURCEGROUPS/RG1/PROVIDERS/MICROSOFT.NETWORK/NATGATEWAYS/NATGW-A"
+    )
+    metrics = pl.concat(
+        [
+            _minutes(_RG.format("RG1"), [100.0] * 30),
+            _minutes(_RG.format("RG2"), [99.0] * 30),
+            _minutes(other_sub, [98.0] * 30),
+            _minutes("/S/RG/NATGATEWAYS/NATGW-B", [97.0] * 30),
+        ]
+    )
+    spec = nc.chart_metrics(metrics, "DatapathAvailability").to_dict()
+    scale = spec["layer"][0]["encoding"]["color"]["scale"]
+    colors = dict(zip(scale["domain"], scale["range"], strict=True))
+    assert set(colors) == {
+        "natgw-a (rg2)",
+        # the same name and group in two subscriptions: the whole id
+        _RG.format("RG1"),
+        other_sub,
+        "natgw-b",
+        "alert: below 90% over 15 min",
+    }
+    alert = colors.pop("alert: below 90% over 15 min")
+    assert alert not in colors.values()
+    assert len(set(colors.values())) == len(colors)
+
+
 def test_nat_ip_usage_shows_snat_pressure(sample_flows: pl.DataFrame) -> None:
     usage = natlens.nat_ip_usage(sample_flows)
     spec = nc.chart_nat_ip_usage(usage).to_dict()
