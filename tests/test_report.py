@@ -58,12 +58,16 @@ def test_report_without_a_source_is_the_sample_week_with_its_side_files(
 
 
 def _section(page: str, heading: str) -> str:
-    return page.split(f"<h2>{heading}</h2>")[1].split("<h2>", maxsplit=1)[0]
+    """The section under ``heading``, up to the next one or the page's footer (its time)."""
+    body = page.split(f"<h2>{heading}</h2>")[1]
+    return body.split("<h2>", maxsplit=1)[0].split("<footer>", maxsplit=1)[0]
 
 
 def _rows(section: str, caption: str) -> list[list[str]]:
     table = section.split(f"<caption>{caption}")[1].split("</table>", maxsplit=1)[0]
-    return [row.split("</td><td>") for row in re.findall(r"<tr><td>(.*?)</td></tr>", table)]
+    return [
+        re.findall(r"<td[^>]*>(.*?)</td>", row) for row in re.findall(r"<tr>(<td.*?)</tr>", table)
+    ]
 
 
 def test_report_is_self_contained(full_report: str) -> None:
