@@ -257,7 +257,7 @@ def _html_table(page: str, caption: str) -> list[list[str]]:
     after = page.split(f"<caption>{html.escape(caption)}</caption>", 1)[1]
     body = after.split("</table>", maxsplit=1)[0]
     header = re.findall(r"<th>(.*?)</th>", body)
-    rows = [re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", body)]
+    rows = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", body)]
     return [[html.unescape(c) for c in r] for r in [header, *[r for r in rows if r]]]
 
 
