@@ -145,6 +145,10 @@ _CLI_WORDS = (
         "pass --hostnames FILE (a JSON object host -> [IPs]) to look it up",
     ),
     (re.compile(r"not in the resolver mapping"), "not in the --hostnames file"),
+    (
+        re.compile(r"pass service_tags= to use"),
+        "pass --service-tags FILE (Azure's Service Tags JSON) to use",
+    ),
 )
 
 
@@ -156,35 +160,35 @@ def _cli_words(message: str) -> str:
 
 
 def _summarize(args: argparse.Namespace, command: str) -> FlowSummary:
-    """Read what the options name and summarize it; problems go to stderr and --problems."""
-    import natlens
+    """Read what the options name and summarize it; problems go to stderr and --problems.
 
-    given = {
-        "metrics": args.metrics,
-        "inventory": args.inventory,
-        "allowlist": args.allowlist,
-        "service_tags": args.service_tags,
-        "hostnames": args.hostnames,
-    }
+    The side files are chosen and read as :func:`natlens.read_data` does (no source:
+    the samples, with their own side files where none is named); the flows go to
+    :func:`natlens.summarize` as paths, read there.
+    """
+    import natlens
+    from natlens._flowdata import _read_sides, _Sides
+
+    sides = _Sides(
+        metrics=args.metrics,
+        inventory=args.inventory,
+        resolver=args.hostnames,
+        service_tags=args.service_tags,
+        allowlist=args.allowlist,
+    )
     source: list[str | os.PathLike[str]] = list(args.source)
     if not source:
         samples = natlens.sample_data()
         source = [samples.flowlogs]
-        shipped = {
-            "metrics": samples.metrics,
-            "inventory": samples.inventory,
-            "allowlist": samples.allowlist,
-            "service_tags": samples.service_tags,
-            "hostnames": samples.hostnames,
-        }
-        given = {k: v if v is not None else shipped[k] for k, v in given.items()}
+        sides = sides.or_samples(samples)
+    read = _read_sides(sides)
     summary = natlens.summarize(
         source[0] if len(source) == 1 else source,
-        metrics=natlens.read_metrics(given["metrics"]) if given["metrics"] else None,
-        inventory=given["inventory"],
-        service_tags=given["service_tags"],
-        resolver=natlens.read_hostnames(given["hostnames"]) if given["hostnames"] else None,
-        allowlist=given["allowlist"],
+        metrics=read.metrics,
+        inventory=read.inventory,
+        service_tags=read.service_tags,
+        resolver=read.resolver,
+        allowlist=read.allowlist,
         price_per_gb=args.price_per_gb,
         currency=args.currency,
         n=args.n,

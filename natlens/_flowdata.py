@@ -36,7 +36,7 @@ from natlens._enrich import (
 )
 from natlens._files import LoadReport, read_flowlogs, scan_flowlogs
 from natlens._metrics import read_metrics
-from natlens._samples import sample_data
+from natlens._samples import SampleData, sample_data
 from natlens._schema import METRICS_SCHEMA
 from natlens._time import time_filter, time_range
 from natlens._troubleshoot import find_flows
@@ -287,16 +287,15 @@ def read_data(
     """
     low, high = time_range(start, end)
     choice = _choice(source)
+    sides = _Sides(
+        metrics=metrics,
+        inventory=inventory,
+        resolver=resolver,
+        service_tags=service_tags,
+        allowlist=allowlist,
+    )
     # Files that are not there fail now, before a long read or a billed query.
-    for argument, value in (
-        ("metrics", metrics),
-        ("inventory", inventory),
-        ("resolver", resolver),
-        ("service_tags", service_tags),
-        ("allowlist", allowlist),
-    ):
-        if isinstance(value, str | os.PathLike) and not _is_url(value):
-            _existing(value, argument)
+    sides.check()
     report: LoadReport | None = None
     if choice == "log-analytics":
         flows, low, high = _read_log_analytics(
@@ -317,11 +316,7 @@ def read_data(
         flows = _read_files(
             samples.flowlogs, low, high, gateways=gateways, report=report, progress=progress
         )
-        metrics = samples.metrics if metrics is None else metrics
-        inventory = samples.inventory if inventory is None else inventory
-        resolver = samples.hostnames if resolver is None else resolver
-        service_tags = samples.service_tags if service_tags is None else service_tags
-        allowlist = samples.allowlist if allowlist is None else allowlist
+        sides = sides.or_samples(samples)
     else:
         origin = _describe(source)
         report = LoadReport()
@@ -329,18 +324,20 @@ def read_data(
         flows = _read_files(
             _paths(source), low, high, gateways=gateways, report=report, progress=progress
         )
+    live = sides.metrics if _is_url(sides.metrics) else None
+    read = _read_sides(dataclasses.replace(sides, metrics=None) if live else sides, low, high)
     return FlowData(
         source=origin,
         flows=flows,
-        metrics=_metrics(metrics, flows, low, high, gateways=gateways, credential=credential),
-        inventory=_side(inventory, "inventory", read_inventory, _empty_inventory),
-        resolver=_resolver(resolver),
-        service_tags=_side(
-            service_tags, "service_tags", _service_tags, SERVICE_TAGS_SCHEMA.to_frame
-        ),
-        allowlist=None
-        if allowlist is None
-        else tuple(_side(allowlist, "allowlist", read_allowlist, list)),
+        metrics=read.metrics
+        if live is None
+        else _live_metrics(str(live), flows, low, high, gateways=gateways, credential=credential),
+        inventory=_empty_inventory() if read.inventory is None else read.inventory,
+        resolver={} if read.resolver is None else read.resolver,
+        service_tags=SERVICE_TAGS_SCHEMA.to_frame()
+        if read.service_tags is None
+        else read.service_tags,
+        allowlist=read.allowlist,
         report=report,
     )
 
@@ -463,27 +460,82 @@ def _need_azure(module: str, what: str) -> None:
 # --------------------------------------------------------------------------- what comes with it
 
 
+@dataclass(frozen=True)
+class _Sides:
+    """The inputs that go with the flows, as given: a path or a value each, or None.
+
+    The one place that says which side files there are and which of them the samples
+    bring: :func:`read_data` and the command line's ``triage``/``report`` both read
+    them through :func:`_read_sides`.
+    """
+
+    metrics: FrameLike | PathLike | None = None
+    inventory: Inventory | None = None
+    resolver: Resolver | PathLike | None = None
+    service_tags: pl.DataFrame | PathLike | Mapping[str, Any] | None = None
+    allowlist: PathLike | Sequence[str] | None = None
+
+    def or_samples(self, samples: SampleData) -> _Sides:
+        """These, with the samples' own file for each one not given."""
+        return _Sides(
+            metrics=samples.metrics if self.metrics is None else self.metrics,
+            inventory=samples.inventory if self.inventory is None else self.inventory,
+            resolver=samples.hostnames if self.resolver is None else self.resolver,
+            service_tags=samples.service_tags if self.service_tags is None else self.service_tags,
+            allowlist=samples.allowlist if self.allowlist is None else self.allowlist,
+        )
+
+    def check(self) -> None:
+        """Fail now, naming the argument, for a side file that is not there."""
+        for side in dataclasses.fields(self):
+            value = getattr(self, side.name)
+            if isinstance(value, str | os.PathLike) and not _is_url(value):
+                _existing(value, side.name)
+
+
+@dataclass(frozen=True)
+class _ReadSides:
+    """The side inputs read by their readers; None where none was given."""
+
+    metrics: pl.DataFrame | None
+    inventory: pl.DataFrame | None
+    resolver: Resolver | None
+    service_tags: pl.DataFrame | None
+    allowlist: tuple[str, ...] | None
+
+
+def _read_sides(
+    sides: _Sides, low: datetime | None = None, high: datetime | None = None
+) -> _ReadSides:
+    """Each side input read by its reader (a file's own reader says when it is missing).
+
+    Metrics are cut to ``[low, high)``; an Azure Monitor endpoint is not read here (it
+    needs the flows' gateways): :func:`read_data` reads it after the flows.
+    """
+    allowlist = _read_side(sides.allowlist, read_allowlist)
+    return _ReadSides(
+        metrics=_metrics(sides.metrics, low, high),
+        inventory=_read_side(sides.inventory, read_inventory),
+        resolver=_resolver(sides.resolver),
+        service_tags=_read_side(sides.service_tags, _service_tags),
+        allowlist=None if allowlist is None else tuple(allowlist),
+    )
+
+
 def _metrics(
     metrics: FrameLike | PathLike | None,
-    flows: pl.DataFrame,
     low: datetime | None,
     high: datetime | None,
-    *,
-    gateways: Targets | None,
-    credential: TokenCredential | None,
 ) -> pl.DataFrame | None:
     if metrics is None:
         return None
-    if _is_url(metrics):
-        assert isinstance(metrics, str)
-        return _live_metrics(metrics, flows, low, high, gateways=gateways, credential=credential)
     if isinstance(metrics, pl.DataFrame | pl.LazyFrame):
         frame = metrics.lazy().collect()
         missing = [name for name in METRICS_SCHEMA.names() if name not in frame.columns]
         if missing:
             raise ValueError(f"metrics: missing column(s) {missing}; expected METRICS_SCHEMA")
     elif isinstance(metrics, str | os.PathLike):
-        frame = read_metrics(_existing(metrics, "metrics"))
+        frame = read_metrics(_expanded(metrics))
     else:
         raise TypeError(
             "metrics: expected a file, a frame or a metrics endpoint URL, "
@@ -540,18 +592,15 @@ def _existing(path: PathLike, argument: str) -> Path:
     return file
 
 
-def _side(
-    value: Any,
-    argument: str,
-    reader: Callable[[Any], Any],
-    empty: Callable[[], Any],
-) -> Any:
-    """A side file read by its reader; ``empty()`` when none is given."""
+def _expanded(path: PathLike) -> Path:
+    return Path(os.fspath(path)).expanduser()
+
+
+def _read_side(value: Any, reader: Callable[[Any], Any]) -> Any:
+    """A side file (``~`` expanded) or value read by its reader; None when none is given."""
     if value is None:
-        return empty()
-    if isinstance(value, str | os.PathLike):
-        value = _existing(value, argument)
-    return reader(value)
+        return None
+    return reader(_expanded(value) if isinstance(value, str | os.PathLike) else value)
 
 
 def _service_tags(value: pl.DataFrame | PathLike | Mapping[str, Any]) -> pl.DataFrame:
@@ -568,11 +617,11 @@ def _empty_inventory() -> pl.DataFrame:
     return pl.DataFrame(schema=dict.fromkeys(INVENTORY_COLUMNS, pl.String))
 
 
-def _resolver(value: Resolver | PathLike | None) -> Resolver:
+def _resolver(value: Resolver | PathLike | None) -> Resolver | None:
     if value is None:
-        return {}
+        return None
     if isinstance(value, str | os.PathLike):
-        return read_hostnames(_existing(value, "resolver"))
+        return read_hostnames(_expanded(value))
     if isinstance(value, Mapping):
         return read_hostnames(value)
     if callable(value):

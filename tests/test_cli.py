@@ -86,6 +86,62 @@ def test_triage_names_a_missing_path_and_bad_options(
     )
 
 
+def test_triage_names_a_missing_side_file_as_missing(
+    tmp_path: Path, samples: natlens.SampleData, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A missing --allowlist was read as an allowlist of one entry, its path, and
+    # refused as "not a valid IP address or CIDR".
+    missing = tmp_path / "allowlist.txt"
+    assert main(["triage", str(samples.flowlogs), "--allowlist", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert "no such file" in err.lower()
+    assert str(missing) in err
+    assert "not a valid IP" not in err
+    # A Service Tag allowed without the tags file: the advice is a command-line option.
+    allowlist = tmp_path / "tags.txt"
+    allowlist.write_text("AzureActiveDirectory\n")
+    assert main(["triage", str(samples.flowlogs), "--allowlist", str(allowlist)]) == 2
+    err = capsys.readouterr().err
+    assert "pass --service-tags FILE (Azure's Service Tags JSON) to use Service Tag names" in err
+    assert "service_tags=" not in err
+
+
+def test_triage_reads_the_side_files_read_data_chooses_and_passes_the_flows_as_a_path(
+    tmp_path: Path,
+    samples: natlens.SampleData,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    given: dict[str, Any] = {}
+
+    def summarize(flows: Any, **kwargs: Any) -> None:
+        given.update(kwargs, flows=flows)
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(natlens, "summarize", summarize)
+    inventory = tmp_path / "inventory.csv"
+    inventory.write_text("ip,vm_name\n10.10.3.7,my-own-name\n")
+    # No source: the samples, with every side file of theirs but the one given.
+    assert main(["triage", "--inventory", str(inventory)]) == 2
+    assert "stop here" in capsys.readouterr().err
+    # Flows go to summarize as the path, unread: summarize decides how to read them.
+    assert given["flows"] == samples.flowlogs
+    data = natlens.read_data("samples", inventory=inventory, end="2026-11-09T00:01")
+    assert given["inventory"].to_dicts() == data.inventory.to_dicts()
+    assert given["metrics"].equals(natlens.read_metrics(samples.metrics))
+    assert given["resolver"] == data.resolver
+    assert given["service_tags"].equals(data.service_tags)
+    assert given["allowlist"] == data.allowlist
+    # A source given: none of the samples' side files, and no empty stand-ins either
+    # (summarize says "not checked" for a missing one, not "none found").
+    given.clear()
+    assert main(["triage", str(samples.flowlogs)]) == 2
+    assert given["flows"] == str(samples.flowlogs)
+    assert [
+        given[k] for k in ("metrics", "inventory", "resolver", "service_tags", "allowlist")
+    ] == [None] * 5
+
+
 # -- natlens lab: the command line it runs, without starting JupyterLab -----------------------
 
 
