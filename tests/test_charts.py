@@ -445,6 +445,11 @@ def test_metrics_chart(samples: natlens.SampleData) -> None:
     failed = sum(r["value"] for r in rows if "series" in r and r["series"].startswith("natgw-eng"))
     assert failed == 31_478
     assert spec["layer"][0]["encoding"]["y"]["title"] == "SNATConnectionCount (Failed) per hour"
+    # The state in any case, as gateway_health reads it.
+    lower = nc.chart_metrics(metrics, "SNATConnectionCount", connection_state="failed").to_dict()
+    assert sum(r["value"] for r in _rows(lower) if "series" in r) == sum(
+        r["value"] for r in rows if "series" in r
+    )
     with pytest.raises(ValueError, match=r"no 'Nope' rows .*metrics present: \['ByteCount'"):
         nc.chart_metrics(metrics, "Nope")
 
