@@ -10,6 +10,7 @@ same rows in the same order with the same units.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,13 +21,13 @@ import polars as pl
 from natlens._billing import cost, explain_spike, find_spikes
 from natlens._enrich import label_destinations, read_inventory, read_service_tags
 from natlens._fields import gateway_name
-from natlens._files import LoadReport, Problem, read_flowlogs
+from natlens._files import LoadReport, Problem, scan_flowlogs
 from natlens._health import AVAILABILITY_THRESHOLD, gateway_health
 from natlens._html import format_bytes
 from natlens._security import check_allowlist, find_beacons, find_exfiltration, new_destinations
 from natlens._troubleshoot import dropped_packets
 from natlens._typing import FrameLike, Inventory, Labels, Metric, PathLike, Resolver, Source
-from natlens._usage import nat_ip_usage, top_destinations, top_talkers
+from natlens._usage import as_lazy, nat_ip_usage, top_destinations, top_talkers
 
 __all__ = ["FlowSummary", "Note", "Section", "Table", "sections", "summarize"]
 
@@ -101,7 +102,9 @@ class FlowSummary:
         Records that could not be read (when :func:`summarize` read the files).
     flows, metrics, inventory, labels
         The flows, the gateway metrics, the inventory and the destination labels, for
-        charts.
+        charts. ``flows`` is what :func:`summarize` analysed: a LazyFrame over the
+        Parquet files when it was given a store or a Parquet scan (a chart queries
+        only what it draws), else a DataFrame.
     """
 
     origin: str
@@ -133,7 +136,7 @@ class FlowSummary:
     new_destinations: pl.DataFrame | None
     new_since: datetime | None
     problems: tuple[Problem, ...] = ()
-    flows: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
+    flows: FrameLike = field(default_factory=pl.DataFrame, repr=False)
     metrics: pl.DataFrame | None = field(default=None, repr=False)
     inventory: pl.DataFrame | None = field(default=None, repr=False)
     labels: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -144,27 +147,53 @@ class FlowSummary:
         return self.end - self.start
 
 
-def _read(flows: FrameLike | Source) -> tuple[pl.DataFrame, str, tuple[Problem, ...]]:
+_RESCANNABLE = frozenset({"Parquet", "Ipc"})
+"""Scans polars reads columns and row groups of, cheaply, each time a query asks."""
+
+
+def _rescannable(flows: pl.LazyFrame) -> bool:
+    """Whether every scan under ``flows`` is of Parquet or IPC files (or a frame in memory).
+
+    Such a plan is queried once per section: polars reads only the columns (and, for a
+    time window, the row groups) each one needs. Any other scan (JSON Lines, CSV, natlens's
+    own readers of the Azure formats) decodes every record each time it is queried, so it
+    is read once instead.
+    """
+    kinds = set(re.findall(r"^\s*(\S+) SCAN\b", flows.explain(optimized=False), re.MULTILINE))
+    return kinds <= _RESCANNABLE
+
+
+def _read(flows: FrameLike | Source) -> tuple[FrameLike, str, tuple[Problem, ...]]:
+    """The flows to summarize, where they came from, and the records that were skipped.
+
+    A DataFrame is taken as given. A LazyFrame, or files that are natlens Parquet stores
+    (``natlens sync`` caches included), stays lazy when it only scans Parquet or IPC
+    files (see :func:`_rescannable`); anything else is read into memory once.
+    """
     if isinstance(flows, pl.DataFrame):
         return flows, "frame", ()
     if isinstance(flows, pl.LazyFrame):
-        return flows.collect(), "frame", ()
+        return (flows if _rescannable(flows) else flows.collect()), "frame", ()
     report = LoadReport()
-    frame = read_flowlogs(flows, report=report)
+    scan = scan_flowlogs(flows, report=report)
+    frame = scan if _rescannable(scan) else scan.collect()
     items = [flows] if isinstance(flows, str | os.PathLike) else list(flows)
     return frame, ", ".join(os.fspath(item) for item in items), tuple(report.problems)
 
 
 def _label_map(
-    frame: pl.DataFrame,
+    ips: pl.DataFrame | None,
     labels: Labels | None,
     service_tags: pl.DataFrame | PathLike | Mapping[str, Any] | None,
     resolver: Resolver | None,
 ) -> dict[str, str]:
-    """Destination IP -> label: the given labels, else a hostname, else the Service Tag."""
+    """Destination IP -> label: the given labels, else a hostname, else the Service Tag.
+
+    ``ips`` holds the distinct ``destination_ip`` values, sorted; it is needed (and
+    read) only with ``service_tags``.
+    """
     mapping: dict[str, str] = {}
-    if service_tags is not None:
-        ips = frame.select(pl.col("destination_ip").unique().sort())
+    if service_tags is not None and ips is not None:
         tagged = label_destinations(ips, service_tags=service_tags).drop_nulls("service_tag")
         mapping.update(zip(tagged["destination_ip"], tagged["service_tag"], strict=True))
     if isinstance(resolver, Mapping):
@@ -209,7 +238,15 @@ def summarize(
     ----------
     flows
         Flow records, or files :func:`natlens.read_flowlogs` reads (bad records are then
-        kept in ``problems`` and shown by both renderings).
+        kept in ``problems`` and shown by both renderings). What is given decides how
+        they are read. A LazyFrame that scans only Parquet (or IPC) files, such as
+        :func:`natlens.scan_parquet` of a store, and a natlens Parquet store or
+        ``natlens sync`` cache named by its folder, stay lazy: each section asks for its
+        own aggregation and polars reads only the columns it needs, so a month of
+        records is summarized without holding them in memory. Anything else read from
+        files (``PT1H.json`` trees and the other Azure formats, or a LazyFrame over
+        them) is read into memory once: decoding it again for every section would cost
+        more than keeping it. A DataFrame is used as it is.
     metrics
         Gateway metrics (:func:`natlens.read_metrics`) for the health section; ``None``
         says health was not checked.
@@ -253,11 +290,104 @@ def summarize(
     1
     >>> f"{summary.spikes.item(0, 'peak'):%Y-%m-%d %H:%M}"
     '2026-11-10 14:00'
+
+    A Parquet store is summarized without loading it:
+
+    >>> import tempfile
+    >>> store = tempfile.mkdtemp()
+    >>> _ = natlens.write_parquet(natlens.scan_flowlogs(samples.flowlogs), store)
+    >>> stored = natlens.summarize(natlens.scan_parquet(store), n=3)
+    >>> type(stored.flows).__name__, stored.talkers.equals(summary.talkers)
+    ('LazyFrame', True)
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n: expected a positive integer, got {n!r}")
-    frame, origin, problems = _read(flows)
-    if frame.is_empty():
+    for attempt in range(1, _ATTEMPTS + 1):
+        frame, origin, problems = _read(flows)
+        try:
+            return _summarize(
+                frame,
+                origin,
+                problems,
+                metrics=metrics,
+                inventory=inventory,
+                labels=labels,
+                service_tags=service_tags,
+                resolver=resolver,
+                allowlist=allowlist,
+                price_per_gb=price_per_gb,
+                currency=currency,
+                metric=metric,
+                n=n,
+            )
+        except FileNotFoundError as exc:
+            replaced = None if isinstance(frame, pl.DataFrame) else _replaced_store_file(exc)
+            if replaced is None:
+                raise
+            if isinstance(flows, pl.LazyFrame):
+                raise FileNotFoundError(
+                    f"flows: {replaced} left its Parquet store while it was summarized (a "
+                    "write to the store replaced it): scan the store again and summarize"
+                ) from None
+            if attempt == _ATTEMPTS:
+                raise FileNotFoundError(
+                    f"flows: {replaced} left its Parquet store while it was summarized, "
+                    f"{_ATTEMPTS} times in a row (writes to the store keep replacing its "
+                    "files): summarize when they pause"
+                ) from None
+    raise AssertionError("unreachable")  # the last attempt returns or raises
+
+
+_ATTEMPTS = 3
+"""Times :func:`summarize` starts again when a write to the store it reads replaces a file."""
+
+
+def _replaced_store_file(error: FileNotFoundError) -> str | None:
+    """The store file (``date=<day>/<name>.parquet``) ``error`` found missing, if any.
+
+    A write to a natlens store commits its new files and then deletes the ones it
+    replaced (:func:`natlens.write_parquet` with a ``part``, as ``natlens sync`` does for
+    a blob that grew), so a lazy scan listed before the write misses them when a later
+    section reads. polars shortens the path in its message; the day folder and the file
+    name remain.
+    """
+    found = re.search(r"\(os error 2\): .*?(date=[^/\\\s]+[/\\][^/\\\s]+\.parquet)", str(error))
+    return None if found is None else found.group(1)
+
+
+def _summarize(
+    frame: FrameLike,
+    origin: str,
+    problems: tuple[Problem, ...],
+    *,
+    metrics: FrameLike | None,
+    inventory: Inventory | None,
+    labels: Labels | None,
+    service_tags: pl.DataFrame | PathLike | Mapping[str, Any] | None,
+    resolver: Resolver | None,
+    allowlist: Sequence[str] | PathLike | None,
+    price_per_gb: float,
+    currency: str,
+    metric: Metric,
+    n: int,
+) -> FlowSummary:
+    """:func:`summarize` of flows already read (see :func:`_read`)."""
+    lazy = as_lazy(frame)
+    # The small aggregations summarize needs itself, in one pass over the records.
+    queries = [
+        lazy.select(
+            records=pl.len(),
+            first=pl.col("time").min(),
+            last=pl.col("time").max(),
+            sources=pl.col("source_ip").n_unique(),
+            destinations=pl.col("destination_ip").n_unique(),
+            nat_ips=pl.col("nat_gateway_ip").n_unique(),
+        )
+    ]
+    if service_tags is not None:
+        queries.append(lazy.select(pl.col("destination_ip").unique().sort()))
+    totals, *rest = pl.collect_all(queries)
+    if totals.item(0, "records") == 0:
         raise ValueError("flows: no flow records to summarize")
     metric_rows = metrics.lazy().collect() if metrics is not None else None
     health = gateway_health(metric_rows) if metric_rows is not None else None
@@ -269,11 +399,11 @@ def summarize(
     )
     # The allowlist first: a bad allowlist fails before anything else is computed.
     violations = (
-        check_allowlist(frame, allowlist, service_tags=tags, resolver=resolver)
+        check_allowlist(lazy, allowlist, service_tags=tags, resolver=resolver)
         if allowlist is not None
         else None
     )
-    label_of = _label_map(frame, labels, tags, resolver)
+    label_of = _label_map(rest[0] if rest else None, labels, tags, resolver)
 
     def named(table: pl.DataFrame) -> pl.DataFrame:
         """``vm_name`` after ``source_ip`` and ``label`` after ``destination_ip``."""
@@ -291,20 +421,20 @@ def summarize(
             columns.insert(columns.index("destination_ip") + 1, "label")
         return table.select(columns)
 
-    first, last = frame.get_column("time").min(), frame.get_column("time").max()
+    first, last = totals.item(0, "first"), totals.item(0, "last")
     assert isinstance(first, datetime)
     assert isinstance(last, datetime)
     end = last + timedelta(minutes=1)
-    by_gateway = cost(frame, price_per_gb=price_per_gb, currency=currency, by="gateway")
-    daily = cost(frame, price_per_gb=price_per_gb, currency=currency, every="1d")
+    by_gateway = cost(lazy, price_per_gb=price_per_gb, currency=currency, by="gateway")
+    daily = cost(lazy, price_per_gb=price_per_gb, currency=currency, every="1d")
 
     spikes = spike_detail = None
     if end - first >= SPIKE_MIN_SPAN:
-        spikes = find_spikes(frame, price_per_gb=price_per_gb, currency=currency)
+        spikes = find_spikes(lazy, price_per_gb=price_per_gb, currency=currency)
         if not spikes.is_empty():
             spike_detail = named(
                 explain_spike(
-                    frame,
+                    lazy,
                     spikes.row(0, named=True),
                     price_per_gb=price_per_gb,
                     currency=currency,
@@ -314,17 +444,17 @@ def summarize(
     new = new_since = None
     if end - first >= NEW_DESTINATIONS_SPAN:
         new_since = end - timedelta(days=2)
-        new = named(new_destinations(frame, baseline=new_since).drop("source_ips"))
+        new = named(new_destinations(lazy, baseline=new_since).drop("source_ips"))
 
     return FlowSummary(
         origin=origin,
         start=first,
         end=end,
-        records=frame.height,
+        records=totals.item(0, "records"),
         gateways=tuple(sorted(by_gateway.get_column("resource_id").drop_nulls())),
-        source_count=frame.get_column("source_ip").n_unique(),
-        destination_count=frame.get_column("destination_ip").n_unique(),
-        nat_ip_count=frame.get_column("nat_gateway_ip").n_unique(),
+        source_count=totals.item(0, "sources"),
+        destination_count=totals.item(0, "destinations"),
+        nat_ip_count=totals.item(0, "nat_ips"),
         bytes_sent=int(by_gateway.get_column("bytes_sent").sum()),
         bytes_received=int(by_gateway.get_column("bytes_received").sum()),
         cost=float(by_gateway.get_column("cost").sum()),
@@ -333,16 +463,16 @@ def summarize(
         metric=metric,
         n=n,
         health=health,
-        talkers=named(top_talkers(frame, metric=metric, n=n)),
-        destinations=named(top_destinations(frame, metric=metric, n=n)),
-        nat_ips=nat_ip_usage(frame),
-        drops=named(dropped_packets(frame).drop("minutes")),
+        talkers=named(top_talkers(lazy, metric=metric, n=n)),
+        destinations=named(top_destinations(lazy, metric=metric, n=n)),
+        nat_ips=nat_ip_usage(lazy),
+        drops=named(dropped_packets(lazy).drop("minutes")),
         daily_cost=daily,
         spikes=spikes,
         spike_detail=spike_detail,
         violations=named(violations) if violations is not None else None,
-        beacons=named(find_beacons(frame)),
-        exfiltration=named(find_exfiltration(frame)),
+        beacons=named(find_beacons(lazy)),
+        exfiltration=named(find_exfiltration(lazy)),
         new_destinations=new,
         new_since=new_since,
         problems=problems,
