@@ -25,12 +25,10 @@ from natlens._report import render_report
 from natlens._summary import Note, Section, Table, sections
 from tests.flowlog_formats import write_pt1h
 
-SIDE_INPUTS = ("metrics", "inventory", "service_tags", "resolver", "allowlist")
-
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory, sample_flows: pl.DataFrame) -> Path:
-    """The sample week in a natlens Parquet store, one part per gateway (as sync writes)."""
+    """The sample week in a natlens Parquet store, in parts as sync writes (one a gateway)."""
     root = tmp_path_factory.mktemp("lazy") / "store"
     for (gateway,), flows in sample_flows.partition_by("resource_id", as_dict=True).items():
         natlens.write_parquet(flows, root, part=str(gateway).rsplit("/", 1)[-1])
