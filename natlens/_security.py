@@ -262,6 +262,42 @@ def new_destinations(flows: FrameLike, *, baseline: TimeLike | timedelta) -> pl.
     )
 
 
+_PASS_RECORDS = 5_000_000
+"""Records per pass of the pair analyses (see :func:`_parts`)."""
+_MAX_PASSES = 8
+"""Most passes: each reads the columns it needs again."""
+_RESCANNABLE = frozenset({"Parquet", "Ipc"})
+"""Scans polars reads the columns of, cheaply, each time a query asks."""
+
+
+def _passes(lazy: pl.LazyFrame) -> int:
+    """How many passes the pair analyses make over ``lazy``.
+
+    One per :data:`_PASS_RECORDS` records (at most :data:`_MAX_PASSES`) when every scan
+    under ``lazy`` is of Parquet or IPC files or a frame in memory, which a pass reads
+    again cheaply; one for any other scan (JSON Lines, CSV, the Azure formats), which
+    decodes every record each time it is read.
+    """
+    kinds = set(re.findall(r"^\s*(\S+) SCAN\b", lazy.explain(optimized=False), re.MULTILINE))
+    if not kinds <= _RESCANNABLE:
+        return 1
+    records: int = lazy.select(pl.len()).collect().item()
+    return max(1, min(_MAX_PASSES, -(-records // _PASS_RECORDS)))
+
+
+def _parts(lazy: pl.LazyFrame, key: str) -> list[pl.LazyFrame]:
+    """``lazy`` split by the hash of ``key`` into :func:`_passes` disjoint parts.
+
+    An analysis whose every group falls in one part (a pair, by its source) runs on the
+    parts one after another and concatenates: its groups, and its peak memory, are a
+    part's rather than the whole data's.
+    """
+    passes = _passes(lazy)
+    if passes == 1:
+        return [lazy]
+    return [lazy.filter(pl.col(key).hash() % passes == part) for part in range(passes)]
+
+
 def find_beacons(
     flows: FrameLike,
     *,
@@ -295,6 +331,12 @@ def find_beacons(
         ``interval_mad``, ``regularity``, ``bytes_per_contact``, ``first_seen``,
         ``last_seen``, ``score``; most beacon-like first.
 
+    Notes
+    -----
+    Over a large Parquet store the pairs are analysed in a few passes, each over the
+    sources whose hash falls in it, so that memory holds one pass's pairs; the answer is
+    the same.
+
     Examples
     --------
     >>> import natlens
@@ -302,48 +344,58 @@ def find_beacons(
     >>> find_beacons(flows).select("source_ip", "destination_ip", "interval_minutes").row(0)
     ('10.20.3.7', '198.51.100.23', 5.0)
     """
-    lazy = as_lazy(flows)
     keys = ["source_ip", "destination_ip"]
-    per_minute = lazy.group_by(*keys, pl.col("time").dt.truncate("1m").alias("minute")).agg(
-        (_zero("bytes_sent") + _zero("bytes_received")).sum().alias("bytes")
+    lazy = as_lazy(flows)
+    found = [
+        _beacons(part, min_contacts, max_bytes_per_contact, min_score)
+        for part in _parts(lazy, "source_ip")
+    ]
+    return pl.concat(found).sort(
+        ["score", "contacts", *keys], descending=[True, True, False, False]
     )
-    # Cheap filters first: a pair needs min_contacts active minutes, and since contacts
-    # never outnumber active minutes, bytes per active minute bounds bytes per contact.
-    candidates = (
-        per_minute.group_by(keys)
-        .agg(active=pl.len(), total=pl.col("bytes").sum())
-        .filter(
-            (pl.col("active") >= min_contacts)
-            & (pl.col("total") / pl.col("active") <= max_bytes_per_contact)
-        )
-        .select(keys)
+
+
+def _beacons(
+    lazy: pl.LazyFrame, min_contacts: int, max_bytes_per_contact: float, min_score: float
+) -> pl.DataFrame:
+    """:func:`find_beacons` of the pairs in ``lazy``, unsorted.
+
+    Each pair is one group holding its distinct active minutes, so no record is sorted
+    or windowed: contact starts and the intervals between them are list operations.
+    A pair with a missing address is no pair (it was dropped by a join before).
+    """
+    keys = ["source_ip", "destination_ip"]
+    active = pl.col("minutes").list.len()
+    minute = pl.element().sort()
+    starts = pl.col("minutes").list.eval(
+        minute.filter((minute.diff() != timedelta(minutes=1)).fill_null(True))
     )
-    minutes = (
-        per_minute.join(candidates, on=keys, how="semi", nulls_equal=True)
-        .sort(*keys, "minute")
-        .with_columns(
-            starts=(
-                (pl.col("minute") - pl.col("minute").shift(1)).over(keys) != timedelta(minutes=1)
-            ).fill_null(True)
-        )
-    )
-    interval = (pl.col("minute") - pl.col("minute").shift(1)).dt.total_minutes().cast(pl.Float64)
-    contacts = (
-        minutes.filter("starts")
-        .with_columns(interval=interval.over(keys))
+    intervals = pl.col("starts").list.eval(pl.element().diff().dt.total_minutes().cast(pl.Float64))
+    return (
+        lazy.filter(pl.col("source_ip").is_not_null() & pl.col("destination_ip").is_not_null())
         .group_by(keys)
         .agg(
-            contacts=pl.len().cast(pl.Int64),
-            interval_minutes=pl.col("interval").median(),
-            interval_mad=(pl.col("interval") - pl.col("interval").median()).abs().median(),
-            first_seen=pl.col("minute").min(),
-            last_seen=pl.col("minute").max(),
+            minutes=pl.col("time").dt.truncate("1m").unique(),
+            bytes=(_zero("bytes_sent") + _zero("bytes_received")).sum(),
         )
-    )
-    volume = minutes.group_by(keys).agg(bytes=pl.col("bytes").sum())
-    return (
-        contacts.filter(pl.col("contacts") >= min_contacts)
-        .join(volume, on=keys)
+        # Cheap filters first: a pair needs min_contacts active minutes, and since
+        # contacts never outnumber active minutes, bytes per active minute bounds bytes
+        # per contact.
+        .filter((active >= min_contacts) & (pl.col("bytes") / active <= max_bytes_per_contact))
+        .select(*keys, "bytes", starts=starts)
+        .with_columns(contacts=pl.col("starts").list.len().cast(pl.Int64))
+        .filter(pl.col("contacts") >= min_contacts)
+        .with_columns(
+            intervals.alias("intervals"),
+            first_seen=pl.col("starts").list.min(),
+            last_seen=pl.col("starts").list.max(),
+        )
+        .with_columns(
+            interval_minutes=pl.col("intervals").list.eval(pl.element().median()).list.first(),
+            interval_mad=pl.col("intervals")
+            .list.eval((pl.element() - pl.element().median()).abs().median())
+            .list.first(),
+        )
         .with_columns(
             bytes_per_contact=pl.col("bytes") / pl.col("contacts"),
             regularity=(1.0 - pl.col("interval_mad") / pl.col("interval_minutes")).clip(0.0, 1.0),
@@ -363,7 +415,6 @@ def find_beacons(
             "last_seen",
             "score",
         )
-        .sort(["score", "contacts", *keys], descending=[True, True, False, False])
         .collect()
     )
 
