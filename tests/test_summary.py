@@ -91,7 +91,7 @@ def test_the_value_holds_what_the_analyses_return(
     assert summary.destination_count == answer_key["dataset"]["destinations"]
     assert summary.start == _time(answer_key["dataset"]["start"])
     assert summary.end == _time(answer_key["dataset"]["end"])
-    assert {natlens._summary.gateway_name(g) for g in summary.gateways} == {
+    assert {natlens._fields.gateway_name(g) for g in summary.gateways} == {
         g["name"] for g in answer_key["dataset"]["gateways"]
     }
 

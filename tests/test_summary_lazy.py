@@ -16,6 +16,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from flowlog_formats import write_pt1h
 from polars.testing import assert_frame_equal
 
 import natlens
@@ -23,7 +24,6 @@ import natlens._summary as summary_module
 from natlens._cli import main as cli_main
 from natlens._report import render_report
 from natlens._summary import Note, Section, Table, sections
-from tests.flowlog_formats import write_pt1h
 
 
 @pytest.fixture(scope="module")
