@@ -19,7 +19,7 @@ from natlens._ip import (
 )
 from natlens._time import time_bound
 from natlens._typing import FrameLike, PathLike, Resolver, TimeLike
-from natlens._usage import as_lazy
+from natlens._usage import as_lazy, rescannable
 
 __all__ = ["check_allowlist", "find_beacons", "find_exfiltration", "new_destinations"]
 
@@ -266,8 +266,6 @@ _PASS_RECORDS = 5_000_000
 """Records per pass of the pair analyses (see :func:`_parts`)."""
 _MAX_PASSES = 8
 """Most passes: each reads the columns it needs again."""
-_RESCANNABLE = frozenset({"Parquet", "Ipc"})
-"""Scans polars reads the columns of, cheaply, each time a query asks."""
 
 
 def _passes(lazy: pl.LazyFrame) -> int:
@@ -278,8 +276,7 @@ def _passes(lazy: pl.LazyFrame) -> int:
     again cheaply; one for any other scan (JSON Lines, CSV, the Azure formats), which
     decodes every record each time it is read.
     """
-    kinds = set(re.findall(r"^\s*(\S+) SCAN\b", lazy.explain(optimized=False), re.MULTILINE))
-    if not kinds <= _RESCANNABLE:
+    if not rescannable(lazy):
         return 1
     records: int = lazy.select(pl.len()).collect().item()
     return max(1, min(_MAX_PASSES, -(-records // _PASS_RECORDS)))

@@ -27,7 +27,7 @@ from natlens._html import format_bytes
 from natlens._security import check_allowlist, find_beacons, find_exfiltration, new_destinations
 from natlens._troubleshoot import dropped_packets
 from natlens._typing import FrameLike, Inventory, Labels, Metric, PathLike, Resolver, Source
-from natlens._usage import as_lazy, nat_ip_usage, top_destinations, top_talkers
+from natlens._usage import as_lazy, nat_ip_usage, rescannable, top_destinations, top_talkers
 
 __all__ = ["FlowSummary", "Note", "Section", "Table", "sections", "summarize"]
 
@@ -147,36 +147,20 @@ class FlowSummary:
         return self.end - self.start
 
 
-_RESCANNABLE = frozenset({"Parquet", "Ipc"})
-"""Scans polars reads columns and row groups of, cheaply, each time a query asks."""
-
-
-def _rescannable(flows: pl.LazyFrame) -> bool:
-    """Whether every scan under ``flows`` is of Parquet or IPC files (or a frame in memory).
-
-    Such a plan is queried once per section: polars reads only the columns (and, for a
-    time window, the row groups) each one needs. Any other scan (JSON Lines, CSV, natlens's
-    own readers of the Azure formats) decodes every record each time it is queried, so it
-    is read once instead.
-    """
-    kinds = set(re.findall(r"^\s*(\S+) SCAN\b", flows.explain(optimized=False), re.MULTILINE))
-    return kinds <= _RESCANNABLE
-
-
 def _read(flows: FrameLike | Source) -> tuple[FrameLike, str, tuple[Problem, ...]]:
     """The flows to summarize, where they came from, and the records that were skipped.
 
     A DataFrame is taken as given. A LazyFrame, or files that are natlens Parquet stores
     (``natlens sync`` caches included), stays lazy when it only scans Parquet or IPC
-    files (see :func:`_rescannable`); anything else is read into memory once.
+    files (see :func:`natlens._usage.rescannable`); anything else is read into memory once.
     """
     if isinstance(flows, pl.DataFrame):
         return flows, "frame", ()
     if isinstance(flows, pl.LazyFrame):
-        return (flows if _rescannable(flows) else flows.collect()), "frame", ()
+        return (flows if rescannable(flows) else flows.collect()), "frame", ()
     report = LoadReport()
     scan = scan_flowlogs(flows, report=report)
-    frame = scan if _rescannable(scan) else scan.collect()
+    frame = scan if rescannable(scan) else scan.collect()
     items = [flows] if isinstance(flows, str | os.PathLike) else list(flows)
     return frame, ", ".join(os.fspath(item) for item in items), tuple(report.problems)
 

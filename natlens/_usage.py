@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Literal
@@ -31,6 +32,27 @@ GROUP_ALIASES = {
     "resource_id": "resource_id",
 }
 OTHER = "other"
+
+
+_RESCANNABLE = frozenset({"Parquet", "Ipc"})
+"""Scans polars reads columns and row groups of, cheaply, each time a query asks."""
+
+
+def rescannable(flows: pl.LazyFrame) -> bool:
+    """Whether every scan under ``flows`` is of Parquet or IPC files (or a frame in memory).
+
+    Such a plan can be queried again and again (once per section, once per pass): polars
+    reads only the columns (and, for a time window, the row groups) each query needs. Any
+    other scan (JSON Lines, CSV, natlens's own readers of the Azure formats) decodes every
+    record each time it is queried, so it is read once instead.
+
+    Examples
+    --------
+    >>> rescannable(pl.LazyFrame({"a": [1]}))
+    True
+    """
+    kinds = set(re.findall(r"^\s*(\S+) SCAN\b", flows.explain(optimized=False), re.MULTILINE))
+    return kinds <= _RESCANNABLE
 
 
 def as_lazy(flows: FrameLike, *, columns: Sequence[str] | None = None) -> pl.LazyFrame:

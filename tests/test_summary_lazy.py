@@ -24,6 +24,7 @@ import natlens._summary as summary_module
 from natlens._cli import main as cli_main
 from natlens._report import render_report
 from natlens._summary import Note, Section, Table, sections
+from natlens._usage import rescannable
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +194,7 @@ def test_only_parquet_and_ipc_scans_are_queried_again(
         "natlens-json": natlens.scan_flowlogs(tmp_path / "tree"),
     }
     plan = pl.concat([scans[part] for part in scan.split("+")], how="vertical_relaxed")
-    assert summary_module._rescannable(plan) is lazy
+    assert rescannable(plan) is lazy
 
 
 def test_natlens_triage_on_a_store_takes_the_lazy_route(
