@@ -732,23 +732,25 @@ def _locate(plan: _Plan, rows: set[int], last_row: int) -> dict[int, _Line]:
 def _count_lines(path: Path) -> int:
     """The lines of a file that does not end in a newline (so the last one's number).
 
-    The file is mapped, not read: polars counts the newline bytes of each 64 MB window
-    in place (5x faster than ``bytes.count`` over copies), so a torn last line costs
-    little more than its own read.
+    The file is mapped 64 MB at a time, not read: polars counts each window's newline
+    bytes in place (5x faster than ``bytes.count`` over copies), and a window is unmapped
+    before the next, so the count adds one window to the memory in use, not the file.
     """
     import mmap
 
     import pyarrow as pa
 
+    window = _CHUNK * 4  # a multiple of mmap.ALLOCATIONGRANULARITY, as offsets must be
+    size = path.stat().st_size
     newlines = 0
-    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-        whole = pa.py_buffer(mapped)
-        for at in range(0, len(mapped), _CHUNK * 4):
-            size = min(_CHUNK * 4, len(mapped) - at)
-            window = pa.Array.from_buffers(pa.uint8(), size, [None, whole.slice(at, size)])
-            newlines += int((pl.Series(window) == ord("\n")).sum())
-            del window
-        del whole  # the map closes only once nothing points into it
+    with path.open("rb") as fh:
+        for at in range(0, size, window):
+            length = min(window, size - at)
+            with mmap.mmap(fh.fileno(), length, access=mmap.ACCESS_READ, offset=at) as mapped:
+                data = pa.py_buffer(mapped)
+                bytes_ = pa.Array.from_buffers(pa.uint8(), length, [None, data])
+                newlines += int((pl.Series(bytes_) == ord("\n")).sum())
+                del data, bytes_  # the map closes only once nothing points into it
     return newlines + 1
 
 
