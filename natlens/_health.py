@@ -10,13 +10,15 @@ the availability windows of :func:`_availability_windows` against
 
 from __future__ import annotations
 
+import decimal
+
 import polars as pl
 
 from natlens._schema import METRICS_SCHEMA
 from natlens._time import time_filter, time_range
 from natlens._typing import FrameLike, Targets, TimeLike
 
-__all__ = ["gateway_health"]
+__all__ = ["gateway_health", "percent_text"]
 
 _TIME = METRICS_SCHEMA["time"]
 
@@ -162,6 +164,21 @@ def _availability_windows(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def percent_text(value: float) -> str:
+    """An availability for people: two decimals, cut down, never rounded up.
+
+    A window at 89.996% is below the 90% alert line; ``f"{value:.2f}"`` would print it
+    as 90.00%, which reads as not below.
+
+    Examples
+    --------
+    >>> percent_text(89.996), percent_text(99.82), percent_text(100.0)
+    ('89.99%', '99.82%', '100.00%')
+    """
+    cut = decimal.Decimal(repr(value)).quantize(decimal.Decimal("0.01"), decimal.ROUND_FLOOR)
+    return f"{cut}%"
+
+
 def gateway_health(
     metrics: FrameLike,
     *,
@@ -230,7 +247,7 @@ def gateway_health(
     ids = frame.select(pl.col("resource_id").unique())
     if gateways is not None:
         ids = ids.filter(_gateway_filter(gateways))
-        frame = frame.filter(pl.col("resource_id").is_in(ids.get_column("resource_id")))
+        frame = frame.filter(pl.col("resource_id").is_in(ids.get_column("resource_id").to_list()))
 
     availability = (
         _availability_windows(frame)

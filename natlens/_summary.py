@@ -22,7 +22,7 @@ from natlens._billing import cost, explain_spike, find_spikes
 from natlens._enrich import label_destinations, read_inventory, read_service_tags
 from natlens._fields import gateway_name
 from natlens._files import LoadReport, Problem, scan_flowlogs
-from natlens._health import AVAILABILITY_THRESHOLD, gateway_health
+from natlens._health import AVAILABILITY_THRESHOLD, gateway_health, percent_text
 from natlens._html import format_bytes
 from natlens._security import check_allowlist, find_beacons, find_exfiltration, new_destinations
 from natlens._troubleshoot import dropped_packets
@@ -554,7 +554,9 @@ def _health_parts(summary: FlowSummary) -> list[Note | Table]:
                     pl.col("resource_id")
                     .map_elements(gateway_name, return_dtype=pl.String)
                     .alias("gateway"),
-                    pl.format("{}%", pl.col("availability_lowest").round(2)).alias("availability"),
+                    pl.col("availability_lowest")
+                    .map_elements(percent_text, return_dtype=pl.String)
+                    .alias("availability"),
                     pl.col("availability_lowest_at").alias("lowest at"),
                     pl.col("availability_windows_below").alias(f"< {AVAILABILITY_THRESHOLD:g}%"),
                     pl.col("snat_failed").cast(pl.Int64).alias("SNAT failed"),
@@ -615,7 +617,8 @@ def _gateway_note(row: Mapping[str, Any]) -> Note:
     elif row["availability_windows_below"]:
         findings.append(
             f"DatapathAvailability below {AVAILABILITY_THRESHOLD:g}% in "
-            f"{row['availability_windows_below']} 15-minute window(s), lowest {lowest:.2f}% "
+            f"{row['availability_windows_below']} 15-minute window(s), lowest "
+            f"{percent_text(lowest)} "
             f"from {row['availability_lowest_at']:{_WHEN}} UTC: the gateway itself is "
             "degraded; check Azure Resource Health"
         )
@@ -623,7 +626,7 @@ def _gateway_note(row: Mapping[str, Any]) -> Note:
     else:
         findings.append(
             f"DatapathAvailability at or above {AVAILABILITY_THRESHOLD:g}% (worst 15 minutes "
-            f"{lowest:.2f}% from {row['availability_lowest_at']:{_WHEN}} UTC)"
+            f"{percent_text(lowest)} from {row['availability_lowest_at']:{_WHEN}} UTC)"
         )
     status: Status = "problem" if problem else "unknown" if unknown else "ok"
     healthy = "healthy: " if status == "ok" else ""

@@ -21,6 +21,7 @@ from natlens._health import (
     _metrics_rows,
     _snat_failed_minutes,
     gateway_health,
+    percent_text,
 )
 from natlens._ip import longest_prefix_match, resolve_targets
 from natlens._schema import METRICS_SCHEMA
@@ -347,7 +348,7 @@ def _health_step(health: pl.DataFrame | None, gateways: list[str]) -> DiagnosisS
             others.append(f"{name}no DatapathAvailability metric in the window")
             unchecked = True
             continue
-        worst = f"lowest {lowest:.2f}% from {_fmt(row['availability_lowest_at'])}"
+        worst = f"lowest {percent_text(lowest)} from {_fmt(row['availability_lowest_at'])}"
         windows = row["availability_windows_below"]
         if windows:
             below.append(

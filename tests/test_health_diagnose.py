@@ -19,6 +19,7 @@ from analysis_frames import at, flow, frame
 from polars.testing import assert_frame_equal
 
 import natlens
+from natlens._health import percent_text
 
 _ARM = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/natGateways/"
 GW1, GW2 = _ARM + "gw1", _ARM + "gw2"
@@ -60,7 +61,7 @@ def agree(metrics: pl.DataFrame, gateways: list[str], **window: Any) -> natlens.
     assert step.status == ("problem" if below.height else "unknown" if unchecked else "ok")
     for row in health.filter(pl.col("availability_lowest").is_not_null()).iter_rows(named=True):
         lowest, when = row["availability_lowest"], row["availability_lowest_at"]
-        assert f"lowest {lowest:.2f}% from {when:%Y-%m-%d %H:%M}" in step.finding
+        assert f"lowest {percent_text(lowest)} from {when:%Y-%m-%d %H:%M}" in step.finding
     for row in below.iter_rows(named=True):
         assert f"in {row['availability_windows_below']} 15-minute window(s)" in step.finding
     assert_frame_equal(step.evidence, health)
@@ -209,3 +210,17 @@ def test_sample_week_snat_exhaustion_window(
     assert episodes.get_column("total").sum() == row["snat_failed"]
     assert episodes.item(0, "start") == row["snat_failed_first"]
     assert episodes.item(-1, "end") == row["snat_failed_last"] + dt.timedelta(minutes=1)
+
+
+def test_a_window_just_below_the_line_never_reads_as_on_it(tmp_path: Path) -> None:
+    # A quarter hour averaging 89.996%: below 90%, so never printed as 90.00%.
+    minutes = dict.fromkeys(range(60), 100.0) | dict.fromkeys(range(15), 89.996)
+    metrics = read(tmp_path, availability(GW1, minutes))
+    step = agree(metrics, [GW1]).step("health")
+    assert step.status == "problem"
+    assert "lowest 89.99% from " in step.finding
+    assert "90.00%" not in step.finding
+    summary = natlens.summarize(FLOWS.filter(pl.col("resource_id") == GW1.upper()), metrics=metrics)
+    text = natlens.triage(summary)
+    assert "lowest 89.99% from" in text
+    assert "90.00%" not in text
