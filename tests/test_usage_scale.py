@@ -23,7 +23,7 @@ from polars.testing import assert_frame_equal
 
 import natlens
 from natlens._typing import FrameLike
-from natlens._usage import TOTAL_COLUMNS, as_lazy, check_metric, summarise
+from natlens._usage import TOTAL_COLUMNS, as_lazy, check_metric, rescannable, summarise
 
 
 def reference_nat_ip_usage(flows: FrameLike) -> pl.DataFrame:
@@ -266,3 +266,19 @@ def test_edge_cases_as_before(
     expected = reference(flows, **options)
     same(analysis(flows, **options), expected)
     same(analysis(flows.lazy(), **options), expected)
+
+
+@pytest.mark.parametrize(("analysis", "reference", "options"), CASES)
+def test_json_lines_scan_as_before(
+    random_month: pl.DataFrame,
+    analysis: Analysis,
+    reference: Analysis,
+    options: dict[str, Any],
+    tmp_path: Path,
+) -> None:
+    # A scan that decodes every record each time it is read is queried once, as before.
+    lines = tmp_path / "flows.jsonl"
+    random_month.write_ndjson(lines)
+    scan = pl.scan_ndjson(lines, schema=natlens.FLOW_SCHEMA)
+    assert not rescannable(scan)
+    same(analysis(scan, **options), reference(random_month, **options))
