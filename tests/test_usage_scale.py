@@ -1,4 +1,4 @@
-"""nat_ip_usage and top_destinations at scale give exactly what the first versions gave.
+"""nat_ip_usage, top_destinations, top_talkers at scale: exactly what the first versions gave.
 
 The first versions are kept here, verbatim, as the reference. The first nat_ip_usage
 joined two aggregations of the same records in one query: polars then cached the scan
@@ -61,11 +61,11 @@ def reference_nat_ip_usage(flows: FrameLike) -> pl.DataFrame:
     )
 
 
-def reference_top_destinations(
-    flows: FrameLike, *, metric: str = "bytes_sent", n: int | None = 10
+def reference_top(
+    flows: FrameLike, key: str, other: str, n: int | None, metric: str
 ) -> pl.DataFrame:
-    """natlens.top_destinations (the first ``_top``) as it was before its rewrite."""
-    key, other, counted = "destination_ip", "source_ip", "sources"
+    """natlens.top_talkers and top_destinations (the first ``_top``) before the rewrite."""
+    counted = f"{other.split('_', 1)[0]}s"
     by = check_metric(metric)
     lazy = as_lazy(flows)
     ranked = (
@@ -95,10 +95,31 @@ TOP_OPTIONS: list[dict[str, Any]] = [
     {"metric": "packets_dropped", "n": 1},
     {"metric": "bytes_received", "n": 1000},
 ]
-CASES = [pytest.param(natlens.nat_ip_usage, reference_nat_ip_usage, {}, id="nat_ip_usage")] + [
-    pytest.param(natlens.top_destinations, reference_top_destinations, options, id=f"top-{i}")
-    for i, options in enumerate(TOP_OPTIONS)
-]
+
+
+def reference_top_destinations(
+    flows: FrameLike, *, metric: str = "bytes_sent", n: int | None = 10
+) -> pl.DataFrame:
+    return reference_top(flows, "destination_ip", "source_ip", n, metric)
+
+
+def reference_top_talkers(
+    flows: FrameLike, *, metric: str = "bytes_sent", n: int | None = 10
+) -> pl.DataFrame:
+    return reference_top(flows, "source_ip", "destination_ip", n, metric)
+
+
+CASES = (
+    [pytest.param(natlens.nat_ip_usage, reference_nat_ip_usage, {}, id="nat_ip_usage")]
+    + [
+        pytest.param(natlens.top_destinations, reference_top_destinations, options, id=f"dst-{i}")
+        for i, options in enumerate(TOP_OPTIONS)
+    ]
+    + [
+        pytest.param(natlens.top_talkers, reference_top_talkers, options, id=f"src-{i}")
+        for i, options in enumerate(TOP_OPTIONS)
+    ]
+)
 
 
 def same(found: pl.DataFrame, expected: pl.DataFrame) -> None:
@@ -173,6 +194,9 @@ def test_random_data_has_every_case(random_month: pl.DataFrame) -> None:
     assert usage.get_column("resource_id").null_count() > 0
     assert usage.get_column("nat_gateway_ip").null_count() > 0
     assert reference_top_destinations(random_month, n=None).height > 50
+    # a missing destination among those kept: its totals count, its sources do not
+    kept = reference_top_destinations(random_month, n=1000)
+    assert kept.filter(pl.col("destination_ip").is_null()).get_column("sources").to_list() == [0]
 
 
 # -- the samples, random data eager, lazy and from a Parquet store -----------------------
