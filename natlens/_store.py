@@ -319,6 +319,12 @@ def write_parquet(
     root.mkdir(parents=True, exist_ok=True)
     name = _part_name(part)
     data = frame.with_columns(pl.col("time").dt.date().alias("_date")).collect()
+    untimed = data.get_column("time").null_count()
+    if untimed:
+        raise ValueError(
+            f"flows: {untimed:,} record(s) without a time; the store files records by day, "
+            "so drop or fill them first (natlens's loaders never keep such a record)"
+        )
     chunks = sorted(data.sort("time").partition_by("_date", as_dict=True).items())
     generation = uuid.uuid4().hex
     with FileLock(root / _LOCK):

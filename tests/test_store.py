@@ -81,6 +81,13 @@ def test_wrong_input_is_named(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no Parquet store at"):
         natlens.scan_parquet(tmp_path / "missing")
     assert natlens.scan_parquet(tmp_path).collect().height == 0
+    # A record without a time has no day to be filed under: named, not a TypeError.
+    untimed = flows(day_rows(9, 3)).with_columns(
+        time=pl.when(pl.int_range(pl.len()) == 1).then(None).otherwise(pl.col("time"))
+    )
+    with pytest.raises(ValueError, match=r"flows: 1 record\(s\) without a time"):
+        natlens.write_parquet(untimed, tmp_path)
+    assert natlens.scan_parquet(tmp_path).collect().height == 0, "nothing half-written"
 
 
 # -- a part is replaced whole or not at all ------------------------------------------------
