@@ -18,11 +18,11 @@ its own:
 The default size, 20 million records (about 460 a minute), runs in about four minutes on
 two cores; a month at 1,500 records a minute is ``--records 64800000`` (two minutes to
 generate, ten to run). Measured here at 20M records: summarize 25 s (49 CPU s) with a
-peak of 2.7 GB, 4.7 times the reference's 5.3 s (every record in memory: 2.5 GB; the old
+peak of 2.1 GB, 4.7 times the reference's 5.3 s (every record in memory: 2.5 GB; the old
 collect-then-summarize route 32 s, 5.8 GB); ``--sections``: ``find_beacons`` 5.7 s,
 ``nat_ip_usage`` 4.8 s, ``find_exfiltration`` 3.9 s, the rest under 2.3 s each. Before
-the pair analyses ran in passes (same results): 37 s and 4.0 GB at 20M, 139 s and 8.9 GB
-at 64M.
+the pair analyses ran in passes and nat_ip_usage's two queries one after the other (same
+results): 37 s and 4.0 GB at 20M, 139 s and 8.9 GB at 64M.
 
 The records are random but shaped like a real gateway's: a few thousand VMs, a long tail
 of destinations whose popularity falls off as a power law, pairs that stay active minute
