@@ -1007,7 +1007,7 @@ def _checked_resource(values: pl.Series, default: str | None) -> pl.Series:
     A blob holds one gateway: only the values of runs of equal rows are looked at.
     """
     if default is not None and values.null_count() == values.len():
-        return pl.repeat(default.upper(), values.len(), dtype=pl.String, eager=True)
+        return pl.repeat(default, values.len(), dtype=pl.String, eager=True)
     distinct = values.rle().struct.field("value").unique()
     if distinct.null_count() == 0 and all(v.strip() and v == v.upper() for v in distinct):
         return values

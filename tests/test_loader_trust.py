@@ -643,3 +643,42 @@ def test_one_bad_value_costs_exactly_its_record_in_every_format(
     slow, problems = careful(path)
     assert_frame_equal(sort(slow), expected)
     assert [(p.line, p.reason) for p in problems] == [(problem.line, problem.reason)]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "column", "silently"),
+    [
+        ("PacketsSent", 1.5, "BIGINT", 2),
+        ("PacketsSent", True, "BIGINT", 1),
+        ("BytesSent", True, "DOUBLE", 1.0),
+        ("BytesSent", "0x10", "BIGINT", 16),
+        ("time", "epoch", "TIMESTAMPTZ", dt.datetime(1970, 1, 1, tzinfo=dt.UTC)),
+    ],
+)
+def test_duckdb_typed_reads_change_bad_values_which_is_why_the_fast_path_reads_text(
+    tmp_path: Path, key: str, value: object, column: str, silently: object
+) -> None:
+    """The README's reason for reading every value as text; if DuckDB turns strict, this fails
+    and a typed (faster) fast path becomes possible."""
+    import duckdb
+
+    path = write_pt1h(CLEAN, tmp_path / "PT1H.json")
+
+    def damage(record: dict[str, object]) -> None:
+        target = record if key == "time" else record["properties"]
+        assert isinstance(target, dict)
+        target[key] = value
+
+    rewrite_line(path, 2, damage)
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    typed = f"{key}: '{column}'" if key == "time" else f"properties: 'STRUCT({key} {column})'"
+    got = "time" if key == "time" else f"properties.{key}"
+    query = (
+        f"SELECT {got} FROM read_json(?, format='newline_delimited', columns={{{typed}}}) "
+        "LIMIT 1 OFFSET 2"
+    )
+    assert con.execute(query, [str(path)]).fetchone() == (silently,)
+    flows, report = read(path)
+    assert [p.line for p in report.problems] == [3], "natlens refuses what DuckDB accepts"
+    assert_frame_equal(sort(flows), sort(without(CLEAN, 2)))
