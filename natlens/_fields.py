@@ -13,6 +13,7 @@ __all__ = [
     "gateway_name",
     "gateway_name_expr",
     "resource_id_from_path",
+    "spellings",
 ]
 
 # Lower-case spelling -> canonical column: every documented spelling (``SourceIp`` and
@@ -37,6 +38,17 @@ _SPELLINGS: dict[str, str] = {
 _SPELLINGS |= {column: column for column in set(_SPELLINGS.values())}
 
 _SUFFIX = re.compile(r"\s*\[[^\]]*\]\s*$")  # the portal's " [UTC]" header suffix
+
+
+def spellings() -> frozenset[str]:
+    """Every field spelling :func:`canonical_field` knows, in lower case (no suffixes).
+
+    Examples
+    --------
+    >>> {"sourceip", "timegenerated", "bytes_sent"} <= spellings()
+    True
+    """
+    return frozenset(_SPELLINGS)
 
 
 def canonical_field(name: str) -> str | None:

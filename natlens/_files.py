@@ -1,16 +1,29 @@
 """Load NAT gateway flow logs from local files in every format they are found in.
 
-Two paths share one set of rules, :func:`_validated`, which checks every value of every
-record vectorised. The fast path hands JSON Lines blobs to DuckDB's parallel JSON reader,
-every field read as text, and reads again in Python only the lines DuckDB could not make
-a record of (torn, not JSON, respelled). The careful path parses record by record in
-Python; it serves the formats that are small by nature (portal CSV, az CLI JSON, Event
-Hubs payloads) and any file DuckDB refuses (a damaged gzip file, say). Either way a bad
-record costs itself only and is reported with its file and line number.
+Three readers share one set of rules, :func:`_validated`, which checks every value of
+every record vectorised:
+
+* the exact reader (:func:`_exact`, compiled from ``natlens/_scan.c``) reads storage-account
+  ``PT1H.json`` blobs in one pass, typed and strict at once: counters only as plain JSON
+  integers, times in the storage account's spelling parsed, the rest as the text the file
+  holds. It reads exactly or declines the whole file (a counter written otherwise, a
+  respelt or missing field, a bad line before the last), and a torn last line costs
+  that line only;
+* the fast path (:func:`_fast`) hands JSON Lines to DuckDB's parallel JSON reader, every
+  field read as text, and reads again in Python only the lines DuckDB could not make a
+  record of (torn, not JSON, respelled). It reads what the exact reader declines, and
+  everything where natlens was installed without a C compiler;
+* the careful path (:func:`_careful`) parses record by record in Python; it serves the
+  formats that are small by nature (portal CSV, az CLI JSON, Event Hubs payloads) and any
+  file DuckDB refuses (a damaged gzip file, say).
+
+Whichever reads a file, a bad record costs itself only and is reported with its file and
+line number, in the same words.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import csv
 import datetime as dt
@@ -23,15 +36,15 @@ import os
 import threading
 import warnings
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Literal, TypeVar
 
 import polars as pl
 
-from natlens._fields import field_map, hour_from_path, resource_id_from_path
+from natlens._fields import field_map, hour_from_path, resource_id_from_path, spellings
 from natlens._schema import (
     _CANONICAL_V4,
     COUNTER_COLUMNS,
@@ -41,6 +54,13 @@ from natlens._schema import (
 )
 from natlens._time import parse_timestamp, time_filter, time_range
 from natlens._typing import Source, TimeLike
+
+try:  # the exact JSON Lines reader (natlens/_scan.c), compiled when natlens is installed
+    from natlens import _scan
+except ImportError:  # built without a C compiler: DuckDB reads every JSON Lines file
+    _scan = None  # type: ignore[assignment]
+if TYPE_CHECKING:
+    from natlens._scan import Scanned as _Scanned
 
 __all__ = [
     "FlowLogError",
@@ -631,18 +651,19 @@ def _fast(plans: Sequence[_Plan], threads: int) -> tuple[pl.DataFrame, list[Prob
     if raw is None:
         return None
     unread = _unfound(raw)
-    resources = raw.get_column("resource_id")
-    # Every row of the gateway the paths name (the usual batch): _validated fills it in.
-    default = gateway if resources.null_count() == raw.height else None
-    if default is None and (resources.is_null() & ~unread).any():
-        fill = (
-            pl.lit(from_path[0], pl.String)
-            if len(set(from_path)) == 1
-            else pl.col("file_index").replace_strict(
+    # One gateway in every path: _validated fills it in where a row has none (or a blank
+    # one), as the careful path does. Several: each file's own, filled in here.
+    default = gateway
+    if gateway is None:
+        resources = pl.col("resource_id")
+        missing = resources.is_null() | (resources.str.strip_chars() == "")
+        if raw.select((missing & ~pl.lit(unread)).any()).item():
+            fill = pl.col("file_index").replace_strict(
                 range(len(files)), from_path, return_dtype=pl.String
             )
-        )
-        raw = raw.with_columns(pl.col("resource_id").fill_null(fill))
+            raw = raw.with_columns(
+                pl.when(missing).then(fill).otherwise(resources).alias("resource_id")
+            )
     position = pl.int_range(1, raw.height + 1, eager=True, dtype=pl.Int64).alias("line")
     raw = raw.with_columns(position)
     lost = int(unread.sum())
@@ -761,6 +782,213 @@ def _open_text(plan: _Plan) -> Iterator[IO[str]]:
         binary: IO[bytes] = gzip.GzipFile(fileobj=raw) if plan.gz else raw  # type: ignore[assignment]
         with io.TextIOWrapper(binary, encoding="utf-8", errors="replace", newline="\n") as text:
             yield text
+
+
+# --------------------------------------------------------------------------- the exact reader
+
+
+_EXACT_WINDOW = 64 * 1024 * 1024  # bytes handed to the reader at a time, cut at a newline
+_KEPT_WINDOW = 16 * 1024 * 1024  # the largest buffer a thread keeps for its next file
+_EXACT_TEXT = ("time", "resource_id", *IP_COLUMNS)  # the reader's text columns, in order
+# Keys the reader declines a file for, unless they are the ones it reads: every spelling
+# natlens knows, and what marks a metrics record (see natlens._landing.record_kind).
+_EXACT_KNOWN = tuple(sorted(spellings() | {"metricname", "timegrain"}))
+_CATEGORY = "NatGatewayFlowlogsV1"
+_BOM = b"\xef\xbb\xbf"
+
+
+def _exact(plan: _Plan, threads: int = 1) -> tuple[pl.DataFrame, list[Problem]] | None:
+    """Read a storage-account JSON Lines file with ``natlens._scan``; None if it declines.
+
+    The reader is typed and strict at once: counters are taken only as plain JSON
+    integers below 2**63, and the time, the IPs and the resource id come back as the text
+    the file holds, for :func:`_validated` to check by natlens's one set of rules. On
+    anything else (a counter written otherwise, a field respelt or missing, a record of
+    another category, a bad line before the last, an escape in a string) it declines the
+    whole file, which is then read as before (:func:`_fast`, :func:`_careful`); a torn
+    last line is read again in Python, like the fast path's. Files are handed over
+    64 MB at a time, so a large blob does not sit in memory twice; with ``threads``, a
+    blob of several windows has them read by that many threads at once.
+    """
+    if _scan is None or plan.format != "jsonl" or plan.envelope is None or plan.size == 0:
+        return None
+    envelope, properties = plan.envelope, plan.properties or {}
+    if "time" not in envelope:
+        return None
+    nested = bool(properties)
+    spelt = properties if nested else envelope
+    keys = (
+        envelope["time"],
+        envelope.get("resource_id", _FAST_RESOURCE[0]),
+        *(spelt.get(name, _FAST_FIELDS[name]) for name in (*IP_COLUMNS, *COUNTER_COLUMNS)),
+    )
+    file = str(plan.path)
+    gateway = resource_id_from_path(file)
+    frames: list[pl.DataFrame] = []
+    problems: list[Problem] = []
+    torn: _Line | None = None
+    lines = 0  # lines before the window
+    reader = _scan
+
+    def scan(window: memoryview) -> _Scanned | None:
+        return reader.scan(window, keys, _EXACT_KNOWN, _CATEGORY, gateway, nested)
+
+    try:
+        with plan.path.open("rb") as raw:
+            stream: io.BufferedIOBase = gzip.GzipFile(fileobj=raw) if plan.gz else raw
+            scanned: Iterator[tuple[memoryview, _Scanned | None]]
+            if threads > 1 and plan.size > _EXACT_WINDOW:
+                scanned = _scanned_at_once(stream, plan.size, scan, threads)
+            else:
+                scanned = ((w, scan(w)) for w in _windows(stream, plan.size))
+            for window, got in scanned:
+                if got is None:
+                    return None
+                rows, torn_at, torn_line = got[:3]
+                if rows:
+                    frame, bad = _exact_window(got, lines, file, gateway)
+                    frames.append(frame)
+                    problems.extend(bad)
+                if torn_at >= 0:
+                    text = bytes(window[torn_at:]).decode("utf-8", errors="replace")
+                    torn = _Line(lines + torn_line, text, True)
+                lines += got[8]  # the window's lines: its rows, then any blank ones
+    except (OSError, EOFError, zlib.error):
+        return None  # a damaged gzip file: the careful path keeps what decodes
+    if not frames:
+        return None  # no record: the other paths say why
+    good = pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
+    if torn is not None:
+        frame, more = _careful_record_lines(plan, [torn])
+        if frame.height:
+            good = pl.concat([good, frame], how="vertical")
+        problems.extend(more)
+    return good, problems
+
+
+def _scanned_at_once(
+    stream: io.BufferedIOBase,
+    size: int,
+    scan: Callable[[memoryview], _Scanned | None],
+    threads: int,
+) -> Iterator[tuple[memoryview, _Scanned | None]]:
+    """The windows of one large blob scanned ``threads`` at a time, yielded in order.
+
+    The reader releases the GIL. Windows rotate through ``threads + 2`` buffers: those
+    being scanned, the one yielded, the one being filled.
+    """
+    windows = _windows(stream, size, ring=threads + 2)
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="natlens-scan") as pool:
+        pending: collections.deque[tuple[memoryview, Future[_Scanned | None]]]
+        pending = collections.deque()
+        try:
+            for window in windows:
+                pending.append((window, pool.submit(scan, window)))
+                if len(pending) > threads:
+                    done, future = pending.popleft()
+                    yield done, future.result()
+            while pending:
+                done, future = pending.popleft()
+                yield done, future.result()
+        finally:
+            for _, future in pending:
+                future.cancel()
+
+
+def _windows(stream: io.BufferedIOBase, size: int, ring: int = 1) -> Iterator[memoryview]:
+    """A file's bytes in windows of whole lines (the last may end in a torn one), without
+    a byte-order mark.
+
+    The windows are views of ``ring`` buffers taken in turn, so a window stays valid until
+    ``ring - 1`` more are asked for. With one, it is a buffer per thread, reused from file
+    to file: fresh memory for every file costs more in page faults than the reading.
+    """
+    want = min(_EXACT_WINDOW, size + 1)  # + 1: a file read whole shows its end at once
+    kept: bytearray | None = getattr(_local, "window", None)
+    if kept is None or len(kept) < want:
+        kept = bytearray(want)
+        if want <= _KEPT_WINDOW:  # a blob's size; a larger buffer is not kept
+            _local.window = kept
+    buffers = [kept, *(bytearray(want) for _ in range(ring - 1))]
+    sizes = [want] * ring
+    carry, start, turn = b"", -1, 0  # start: where the first window begins, once known
+    while True:
+        buffer = buffers[turn]
+        with memoryview(buffer) as whole:
+            view = whole[: sizes[turn]]
+            view[: len(carry)] = carry
+            end = len(carry)
+            while end < len(view):  # a read may return less than asked (gzip)
+                got = stream.readinto(view[end:])
+                if not got:
+                    break
+                end += got
+            if start < 0:
+                start = len(_BOM) if view[: len(_BOM)] == _BOM else 0
+            if end < len(view):  # the end of the file
+                if end > start:
+                    yield view[start:end]
+                return
+            cut = buffer.rfind(b"\n", 0, end) + 1
+            if cut <= start:  # one line longer than the window: a larger one
+                sizes[turn] *= 2
+                if len(buffer) < sizes[turn]:
+                    carry = bytes(view[:end])  # the byte-order mark, if any, stays first
+                    view.release()
+                    buffers[turn] = bytearray(sizes[turn])
+                else:
+                    carry = bytes(view[:end])
+                continue
+            carry = bytes(view[cut:end])
+            yield view[start:cut]
+            start, turn = 0, (turn + 1) % ring
+
+
+def _exact_window(
+    got: Any, lines: int, file: str, gateway: str | None
+) -> tuple[pl.DataFrame, list[Problem]]:
+    """One window the reader read, checked by :func:`_validated` (lines from ``lines + 1``).
+
+    A resource id equal to the path's gateway comes back null from the reader, as from
+    :func:`_fast_query`; :func:`_validated` fills it in, as it does a missing or blank one.
+    """
+    raw, trusted = _exact_columns(got, lines)
+    return _validated(raw, file, default_resource=gateway, trusted=trusted)
+
+
+def _exact_columns(got: Any, lines: int) -> tuple[pl.DataFrame, frozenset[str]]:
+    """The reader's buffers as raw columns for :func:`_validated`, numbered from ``lines``,
+    and the columns it has already checked by natlens's rules (see ``_scan.c``)."""
+    import pyarrow as pa
+
+    rows, _, _, texts, times, odd_times, odd_ips, counters, _ = got
+    columns: dict[str, pl.Series] = {}
+    trusted = set(COUNTER_COLUMNS)  # plain JSON integers in [0, 2**63), or null
+    for name, (views, data, valid, nulls) in zip(_EXACT_TEXT, texts, strict=True):
+        if name == "time" and not odd_times:
+            utc = pa.timestamp("us", tz="UTC")
+            stamps = pa.Array.from_buffers(utc, rows, [None, pa.py_buffer(times)])
+            columns[name] = pl.Series(name, stamps)
+            trusted.add(name)
+            continue
+        array = pa.Array.from_buffers(
+            pa.string_view(),
+            rows,
+            [pa.py_buffer(valid) if nulls else None, pa.py_buffer(views), pa.py_buffer(data)],
+            null_count=nulls,
+        )
+        columns[name] = pl.Series(name, array)
+    trusted.update(name for name, odd in zip(IP_COLUMNS, odd_ips, strict=True) if not odd)
+    for name, (values, valid, nulls) in zip(COUNTER_COLUMNS, counters, strict=True):
+        array = pa.Array.from_buffers(
+            pa.int64(),
+            rows,
+            [pa.py_buffer(valid) if nulls else None, pa.py_buffer(values)],
+            null_count=nulls,
+        )
+        columns[name] = pl.Series(name, array)
+    columns["line"] = pl.int_range(lines + 1, lines + rows + 1, eager=True, dtype=pl.Int64)
+    return pl.DataFrame(columns), frozenset(trusted)
 
 
 # --------------------------------------------------------------------------- the value rules
@@ -1024,6 +1252,7 @@ def _validated(
     *,
     default_resource: str | None = None,
     line: str = "line",
+    trusted: Collection[str] = (),
 ) -> tuple[pl.DataFrame, list[Problem]]:
     """Check and convert raw flow-log values: the one set of rules every reader applies.
 
@@ -1041,6 +1270,10 @@ def _validated(
         The gateway for rows without ``resource_id`` (from a blob's path).
     line
         The name of the line-number column.
+    trusted
+        Columns the exact reader (``natlens/_scan.c``) has already converted and found
+        good by these rules (times in the storage account's spelling and years, canonical
+        IPv4 text, plain integer counters): taken as they are.
 
     Returns
     -------
@@ -1076,9 +1309,17 @@ def _validated(
 
     values: dict[str, pl.Series] = {}
     reasons: list[pl.Series] = []
-    checks: list[tuple[str, Checked]] = [("time", _checked_time(column("time")))]
-    checks += [(name, _checked_ip(column(name), name)) for name in IP_COLUMNS]
-    checks += [(name, _checked_count(column(name), name)) for name in COUNTER_COLUMNS]
+    checks: list[tuple[str, Checked]] = [(name, (column(name), None)) for name in trusted]
+    if "time" not in trusted:
+        checks.append(("time", _checked_time(column("time"))))
+    checks += [
+        (name, _checked_ip(column(name), name)) for name in IP_COLUMNS if name not in trusted
+    ]
+    checks += [
+        (name, _checked_count(column(name), name))
+        for name in COUNTER_COLUMNS
+        if name not in trusted
+    ]
     for name, (converted, reason) in checks:
         values[name] = converted.alias(name)
         if reason is not None:
@@ -1413,8 +1654,13 @@ def _raise_first(problems: Sequence[Problem]) -> None:
         raise FlowLogError(problems[0].file, problems[0].line, problems[0].reason)
 
 
-def _load(plan: _Plan, strict: bool, threads: int = 1) -> tuple[pl.DataFrame, list[Problem]]:
-    """Load one file: the fast path if it can, else the careful one."""
+def _load(
+    plan: _Plan, strict: bool, threads: int = 1, *, exact: bool = True
+) -> tuple[pl.DataFrame, list[Problem]]:
+    """Load one file: the exact reader or the fast path if they can, else the careful one.
+
+    ``exact=False``: the exact reader has already declined the file.
+    """
     if plan.format in ("avro", "export", "foreign"):
         from natlens import _landing
 
@@ -1422,7 +1668,9 @@ def _load(plan: _Plan, strict: bool, threads: int = 1) -> tuple[pl.DataFrame, li
         if strict and problems:
             raise FlowLogError(problems[0].file, problems[0].line, problems[0].reason)
         return landed, problems
-    fast = _fast([plan], threads) if _fast_eligible(plan) else None
+    fast = None
+    if _fast_eligible(plan):
+        fast = (_exact(plan, threads) if exact else None) or _fast([plan], threads)
     frame, problems = fast if fast is not None else _careful(plan)
     if strict:
         _raise_first(problems)
@@ -1437,14 +1685,29 @@ def _fast_eligible(plan: _Plan) -> bool:
 def _load_batch(
     batch: Sequence[_Plan], strict: bool, threads: int = 1
 ) -> tuple[pl.DataFrame, list[Problem]]:
-    """Load JSON Lines files in one DuckDB read; file by file if DuckDB refuses one."""
-    if len(batch) > 1:
-        fast = _fast(batch, threads)
+    """Load JSON Lines files: each by the exact reader, the ones it declines in one DuckDB
+    read, file by file if DuckDB refuses one. Files keep their order."""
+    loaded: list[tuple[pl.DataFrame, list[Problem]]] = []
+    declined: list[_Plan] = []
+
+    def flush() -> None:
+        fast = _fast(declined, threads) if len(declined) > 1 else None
         if fast is not None:
-            if strict:
-                _raise_first(fast[1])
-            return fast
-    loaded = [_load(plan, strict, threads) for plan in batch]
+            loaded.append(fast)
+        else:
+            loaded.extend(_load(plan, False, threads, exact=False) for plan in declined)
+        declined.clear()
+
+    for plan in batch:
+        read = _exact(plan, threads)
+        if read is None:
+            declined.append(plan)
+            continue
+        flush()
+        loaded.append(read)
+    flush()
+    if strict:
+        _raise_first([problem for _, problems in loaded for problem in problems])
     frames = [frame for frame, _ in loaded]
     return pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0], [
         problem for _, problems in loaded for problem in problems

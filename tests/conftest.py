@@ -3,12 +3,31 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import polars as pl
 import pytest
 
 import natlens
+
+
+@pytest.fixture(scope="module", params=["exact", "duckdb"])
+def json_reader(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Each JSON Lines reader in turn, for a whole module: the exact one (natlens/_scan.c)
+    and DuckDB's text read, which serves files the exact one declines and machines where
+    it was not compiled. Both must keep, convert and report exactly alike."""
+    from natlens import _files
+
+    compiled = vars(_files)["_scan"]
+    if compiled is None:
+        pytest.fail("natlens._scan was not compiled: reinstall natlens with a C compiler")
+    if request.param == "duckdb":
+        setattr(_files, "_scan", None)  # noqa: B010 -- a module's compiled part, set aside
+    try:
+        yield request.param
+    finally:
+        setattr(_files, "_scan", compiled)  # noqa: B010
 
 
 @pytest.fixture(scope="session")

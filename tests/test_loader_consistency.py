@@ -67,6 +67,9 @@ VALUES: list[tuple[str, object]] = [
     ("time", 1762682460),
 ]
 
+# Every test here runs with each JSON Lines reader: the exact one and DuckDB's text read.
+pytestmark = pytest.mark.usefixtures("json_reader")
+
 
 def flows(n: int) -> pl.DataFrame:
     rows = [

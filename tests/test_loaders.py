@@ -25,6 +25,9 @@ GATEWAY = (
 )
 BLOB = f"resourceId={GATEWAY}/y=2026/m=11/d=09/h=10/m=00/PT1H.json"  # as azcopy lays it out
 
+# Every test here runs with each JSON Lines reader: the exact one and DuckDB's text read.
+pytestmark = pytest.mark.usefixtures("json_reader")
+
 
 def flows(rows: list[tuple[object, ...]]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=natlens.FLOW_SCHEMA, orient="row")

@@ -94,6 +94,11 @@ def test_the_wheel_holds_the_shipped_samples_inside_the_package(wheel: Path) -> 
     assert _digests(packed) == _digests(expected)
     assert not [n for n in names if not n.startswith(("natlens/", "natlens-"))], "stray files"
     assert "natlens/_samplegen/__init__.py" in names, "`natlens samples` ships with the wheel"
+    # The exact JSON Lines reader, compiled by hatch_build.py, once (not the in-place copy
+    # an editable install leaves beside the source, nor its C source).
+    compiled = [n for n in names if n.startswith("natlens/_scan.") and not n.endswith(".pyi")]
+    assert len(compiled) == 1, compiled
+    assert compiled[0].endswith((".so", ".pyd")), compiled
 
 
 def test_sample_data_and_natlens_samples_work_from_the_installed_wheel(
@@ -112,6 +117,8 @@ facts = {{
     "inventory": natlens.read_inventory(samples.inventory).height,
     "generator_loaded": any(m.startswith("natlens._samplegen") for m in sys.modules),
 }}
+from natlens import _files
+facts["exact_reader"] = _files._scan.__file__ if _files._scan is not None else None
 from natlens._cli import main
 facts["samples_exit"] = main(["samples", "--out", {str(out)!r}, "--days", "3", "--vms", "20"])
 print(json.dumps(facts))
@@ -127,6 +134,7 @@ print(json.dumps(facts))
     assert seen["metrics"] == 7 * 1440 * 2 * 12
     assert seen["inventory"] == natlens.read_inventory(natlens.sample_data().inventory).height
     assert seen["generator_loaded"] is False
+    assert Path(seen["exact_reader"]).is_relative_to(installed)
     assert seen["samples_exit"] == 0
     assert "planted: billing_spike" in done.stdout
     assert natlens.sample_data(out).answer_key.exists()
