@@ -8,6 +8,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from compiled import require_exact_reader
 
 import natlens
 
@@ -21,7 +22,7 @@ def json_reader(request: pytest.FixtureRequest) -> Iterator[str]:
 
     compiled = vars(_files)["_scan"]
     if compiled is None:
-        pytest.fail("natlens._scan was not compiled: reinstall natlens with a C compiler")
+        require_exact_reader()
     if request.param == "duckdb":
         setattr(_files, "_scan", None)  # noqa: B010 -- a module's compiled part, set aside
     try:
