@@ -837,10 +837,11 @@ def _exact(plan: _Plan, threads: int = 1) -> tuple[pl.DataFrame, list[Problem]] 
         with plan.path.open("rb") as raw:
             stream: io.BufferedIOBase = gzip.GzipFile(fileobj=raw) if plan.gz else raw
             scanned: Iterator[tuple[memoryview, _Scanned | None]]
-            if threads > 1 and plan.size > _EXACT_WINDOW:
-                scanned = _scanned_at_once(stream, plan.size, scan, threads)
+            size = _gunzipped_size(plan) if plan.gz else plan.size
+            if threads > 1 and size > _EXACT_WINDOW:
+                scanned = _scanned_at_once(stream, size, scan, threads)
             else:
-                scanned = ((w, scan(w)) for w in _windows(stream, plan.size))
+                scanned = ((w, scan(w)) for w in _windows(stream, size))
             for window, got in scanned:
                 if got is None:
                     return None
@@ -864,6 +865,15 @@ def _exact(plan: _Plan, threads: int = 1) -> tuple[pl.DataFrame, list[Problem]] 
             good = pl.concat([good, frame], how="vertical")
         problems.extend(more)
     return good, problems
+
+
+def _gunzipped_size(plan: _Plan) -> int:
+    """About how large a gzip file is once decompressed: what its last member says (the
+    gzip trailer's size modulo 2**32), at least 8x the compressed size."""
+    with plan.path.open("rb") as fh:
+        fh.seek(max(0, plan.size - 4))
+        trailer = int.from_bytes(fh.read(4), "little")
+    return max(trailer, 8 * plan.size)
 
 
 def _scanned_at_once(
@@ -897,7 +907,8 @@ def _scanned_at_once(
 
 def _windows(stream: io.BufferedIOBase, size: int, ring: int = 1) -> Iterator[memoryview]:
     """A file's bytes in windows of whole lines (the last may end in a torn one), without
-    a byte-order mark.
+    a byte-order mark; ``size`` is the file's (decompressed) size, read in one window when
+    it fits.
 
     The windows are views of ``ring`` buffers taken in turn, so a window stays valid until
     ``ring - 1`` more are asked for. With one, it is a buffer per thread, reused from file

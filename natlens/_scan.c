@@ -391,7 +391,7 @@ typedef struct {
     int64_t *count[N_COUNTERS];
     uint8_t *count_valid[N_COUNTERS]; /* Arrow validity bitmaps */
     int64_t count_nulls[N_COUNTERS];
-    int64_t rows;
+    int64_t rows, bound; /* bound: the rows there is room for */
     int64_t torn_at, torn_line; /* -1: the last line is whole */
 } Result;
 
@@ -419,6 +419,7 @@ static int scan_bytes(const Spec *spec, const char *data, size_t size, Result *r
         Row *v = &ps.row;
         for (int k = 0; k < N_KEYS; k++)
             if (!v->seen[k] && k != K_RESOURCE && k < K_COUNTER0) return 1; /* missing */
+        if (row >= r->bound) return 1; /* cannot be: every row takes the shortest record's bytes */
         r->time_at[row] = v->at[S_TIME];
         r->time_len[row] = v->len[S_TIME];
         if (!azure_time(v->at[S_TIME], v->len[S_TIME], &r->times[row])) {
@@ -540,6 +541,15 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     size_t bound = 1; /* rows: at most one per line */
     for (const char *q = data; (q = memchr(q, '\n', size - (size_t)(q - data))) != NULL; q++)
         bound++;
+    size_t newlines = bound - 1;
+    /* and at most one per shortest record: {"time":"","SourceIp":"",...} with the four
+     * required keys, so that a window of blank lines does not ask for gigabytes */
+    size_t shortest = 2;
+    for (int k = 0; k < N_KEYS; k++)
+        if (k == K_TIME || k == K_SOURCE || k == K_DESTINATION || k == K_NAT)
+            shortest += spec.key_len[k] + 5;
+    if (bound > size / shortest + 1) bound = size / shortest + 1;
+    r.bound = (int64_t)bound;
     size_t bitmap = (bound + 7) / 8;
     for (int s = 0; s < N_STRINGS; s++) {
         if (s == S_TIME) { /* rarely needed: C memory, copied out when it is */
@@ -618,7 +628,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     out = Py_BuildValue("(LLLNNL(LLL)NL)", (long long)r.rows, (long long)r.torn_at,
                         (long long)r.torn_line, texts, times, (long long)r.odd_times,
                         (long long)r.odd_ips[0], (long long)r.odd_ips[1],
-                        (long long)r.odd_ips[2], counters, (long long)(bound - 1));
+                        (long long)r.odd_ips[2], counters, (long long)newlines);
     times = NULL;
     goto done;
 nomemory:
