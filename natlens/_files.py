@@ -334,6 +334,8 @@ class _Plan:
     properties: Mapping[str, str] | None = None
     # For a ``foreign`` file: what it is instead (an NSG flow log, another table...).
     reason: str | None = None
+    # The first record's category, when it has one (always a NAT gateway one here).
+    category: str | None = None
 
 
 def _text_start(head: bytes) -> str:
@@ -397,7 +399,9 @@ def _sniff(path: Path) -> _Plan | None:
                 1,
                 "not NAT gateway flow logs (no SourceIp/DestinationIp/NatGatewayIp field)",
             )
-        return _Plan(path, "jsonl", gz, size, envelope, properties)
+        category = first.get("category")
+        spelt = category if isinstance(category, str) and category else None
+        return _Plan(path, "jsonl", gz, size, envelope, properties, category=spelt)
     header = text.partition("\n")[0]
     columns = set(field_map(next(csv.reader([header]), [])))
     if {"time", "source_ip"} <= columns:
@@ -824,6 +828,7 @@ def _exact(plan: _Plan, threads: int = 1) -> tuple[pl.DataFrame, list[Problem]] 
     )
     file = str(plan.path)
     gateway = resource_id_from_path(file)
+    category = plan.category or _CATEGORY  # another category on a later line: declined
     frames: list[pl.DataFrame] = []
     problems: list[Problem] = []
     torn: _Line | None = None
@@ -831,7 +836,7 @@ def _exact(plan: _Plan, threads: int = 1) -> tuple[pl.DataFrame, list[Problem]] 
     reader = _scan
 
     def scan(window: memoryview) -> _Scanned | None:
-        return reader.scan(window, keys, _EXACT_KNOWN, _CATEGORY, gateway, nested)
+        return reader.scan(window, keys, _EXACT_KNOWN, category, gateway, nested)
 
     try:
         with plan.path.open("rb") as raw:

@@ -254,6 +254,17 @@ LAYOUT: dict[str, Callable[[list[str]], str]] = {
 }
 
 
+def test_the_first_records_spelling_of_the_category_is_the_one_read(tmp_path: Path) -> None:
+    """Azure's documented category is NatGatewayFlowlogsV1; a blob that spells it otherwise
+    throughout (natlens takes any "natgatewayflowlog" category) is read exactly too."""
+    text = [line.replace("NatGatewayFlowlogsV1", "NatGatewayFlowLogsV1") for line in lines()]
+    path = write(tmp_path, "\n".join(text) + "\n")
+    got = exact(path)
+    assert got is not None
+    assert_same(got, by_duckdb(path))
+    assert got[0].height == 12
+
+
 @pytest.mark.parametrize("layout", list(LAYOUT), ids=list(LAYOUT))
 def test_layouts_azure_and_editors_write_are_read_exactly(tmp_path: Path, layout: str) -> None:
     path = write(tmp_path, LAYOUT[layout](lines()))
