@@ -15,20 +15,23 @@ touches, so re-importing a grown blob never duplicates a record.
 A part is replaced whole or not at all. The new version is written under a new
 *generation* id, every day's file of it, and committed by one atomic rename of the
 manifest (``os.replace``, atomic on POSIX and Windows); only then is the version it
-replaced deleted. :func:`scan_parquet` reads only the files the manifest names, so a reader
+replaced *retired*: the manifest keeps it for 15 minutes, and a later write deletes it.
+:func:`scan_parquet` reads only the files of the parts the manifest names, so a reader
 sees a part's old rows or its new ones, never a mix, whenever a writer is killed. Writers
 take a cross-platform file lock (``filelock``) in turn, so two writers of one part leave
 exactly one writer's rows. A write that fails deletes its files at once; the next write
-deletes what a killed writer left (a generation never committed, a replaced one not yet
-deleted, temporary files). Files and the manifest are flushed to disk (``fsync``) before
-the commit, so a power cut cannot commit a file that is not there.
+deletes what a killed writer left (a generation never committed, temporary files). Files
+and the manifest are flushed to disk (``fsync``) before the commit, so a power cut cannot
+commit a file that is not there.
 
 Read a store with :func:`scan_parquet` (:func:`is_store` recognises one): globbing its
 files can pick up a version that is not, or no longer, committed.
 
-A LazyFrame from :func:`scan_parquet` names the files of the state it was built in: if a
-later write replaces a part it covers before it is collected, collecting it raises
-``FileNotFoundError`` (scan again) rather than mix two versions.
+A LazyFrame from :func:`scan_parquet` names the files of the state it was built in. If a
+later write replaces a part it covers, collecting it still reads the version it was built
+on (a notebook cell, a report drawing its charts, ``natlens sync`` writing meanwhile), as
+long as that write is less than 15 minutes old; after that the old files may be gone, and
+collecting raises ``FileNotFoundError`` (scan again) rather than mix two versions.
 
 A store written by natlens before the manifest (``date=*/<part>.parquet``, no manifest) is
 read as it is, and its next write adopts its files into a manifest.
@@ -74,6 +77,27 @@ _GENERATION_FILE = re.compile(
 _TEMPORARY = re.compile(r"^\..*\.[0-9a-f]{32}\.tmp$")
 # Windows refuses to replace or delete a file another process has open: retry briefly.
 _RETRIES = 50
+
+
+# A replaced version stays on disk this long after the write that replaced it, so that a
+# LazyFrame scanned before that write still collects what it was built on.
+_GRACE_SECONDS = 15 * 60
+
+
+class _Retired(NamedTuple):
+    """A replaced version of a part, kept for :data:`_GRACE_SECONDS` after ``at``.
+
+    Stored in the manifest as ``[name, generation, [day, ...], at]`` (``at``: seconds since
+    the epoch, of the write that replaced it).
+    """
+
+    name: str
+    generation: str
+    days: list[str]
+    at: float
+
+    def files(self, root: Path) -> Iterator[Path]:
+        return _files(root, self.name, _Part(self.generation, self.days))
 
 
 class _Part(NamedTuple):
@@ -130,12 +154,18 @@ def is_store(directory: str | os.PathLike[str]) -> bool:
 
 # Parsed manifests by file identity, so scanning a large store again (a notebook cell run
 # twice) does not parse its manifest again. A commit replaces the file: a new identity.
-_PARSED: dict[Path, tuple[tuple[int, int, int], dict[str, _Part]]] = {}
+_PARSED: dict[Path, tuple[tuple[int, int, int], dict[str, _Part], list[_Retired]]] = {}
 _PARSED_STORES = 16
 
 
 def _read_manifest(root: Path) -> dict[str, _Part] | None:
     """The committed parts (a fresh dict), or None when the store has no manifest."""
+    state = _read_state(root)
+    return None if state is None else state[0]
+
+
+def _read_state(root: Path) -> tuple[dict[str, _Part], list[_Retired]] | None:
+    """The committed parts and the retired versions (fresh), or None without a manifest."""
     path = root / MANIFEST
     for attempt in range(_RETRIES):
         try:
@@ -144,7 +174,7 @@ def _read_manifest(root: Path) -> dict[str, _Part] | None:
                 identity = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
                 cached = _PARSED.get(path)
                 if cached is not None and cached[0] == identity:
-                    return dict(cached[1])
+                    return dict(cached[1]), list(cached[2])
                 text = handle.read()
             break
         except FileNotFoundError:
@@ -164,12 +194,24 @@ def _read_manifest(root: Path) -> dict[str, _Part] | None:
             for day in days:
                 if not (isinstance(day, str) and _DAY.match(day)):
                     raise ValueError(f"part {name!r}: day {day!r}")
+        retired = [_Retired(*entry) for entry in data.get("retired", [])]
+        for entry in retired:
+            days_ok = isinstance(entry.days, list) and all(
+                isinstance(day, str) and _DAY.match(day) for day in entry.days
+            )
+            if not (
+                isinstance(entry.name, str)
+                and isinstance(entry.generation, str)
+                and isinstance(entry.at, int | float)
+                and days_ok
+            ):
+                raise ValueError(f"retired version {list(entry)!r}")
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise ValueError(f"{path}: not a natlens Parquet store manifest ({exc})") from None
     if len(_PARSED) >= _PARSED_STORES:
         del _PARSED[next(iter(_PARSED))]
-    _PARSED[path] = (identity, parts)
-    return dict(parts)
+    _PARSED[path] = (identity, parts, retired)
+    return dict(parts), list(retired)
 
 
 def _legacy_parts(root: Path) -> dict[str, _Part]:
@@ -213,9 +255,12 @@ def _replace(source: Path, target: Path) -> None:
             time.sleep(0.02)
 
 
-def _write_manifest(root: Path, parts: Mapping[str, _Part]) -> None:
-    """Commit ``parts``: write the manifest under a temporary name, then rename it in place."""
-    data = {"format": _FORMAT, "version": _VERSION, "parts": parts}
+def _write_manifest(
+    root: Path, parts: Mapping[str, _Part], retired: Iterable[_Retired] = ()
+) -> None:
+    """Commit ``parts`` (and the versions kept for readers): write the manifest under a
+    temporary name, then rename it in place."""
+    data = {"format": _FORMAT, "version": _VERSION, "parts": parts, "retired": list(retired)}
     temporary = root / f"{MANIFEST}.{uuid.uuid4().hex}.tmp"
     text = json.dumps(data, separators=(",", ":"))  # the C encoder: json.dump is not
     with temporary.open("w", encoding="utf-8") as handle:
@@ -244,12 +289,14 @@ def _delete_superseded(root: Path, files: Iterable[Path]) -> bool:
     return done
 
 
-def _sweep(root: Path, parts: Mapping[str, _Part]) -> bool:
+def _sweep(root: Path, parts: Mapping[str, _Part], retired: Iterable[_Retired] = ()) -> bool:
     """Delete what killed writers left: uncommitted or replaced generations, temporary files.
 
-    Returns False when a file could not be deleted now.
+    The committed parts and the retired versions still kept for readers stay. Returns
+    False when a file could not be deleted now.
     """
     keep = {file for name, entry in parts.items() for file in _files(root, name, entry)}
+    keep.update(file for version in retired for file in version.files(root))
     done = True
     for file in root.glob(f"{MANIFEST}.*.tmp"):
         done = _unlink(file) and done
@@ -329,10 +376,10 @@ def write_parquet(
     generation = uuid.uuid4().hex
     with FileLock(root / _LOCK):
         writing = root / _WRITING
-        manifest = _read_manifest(root)
-        parts = _legacy_parts(root) if manifest is None else manifest
-        if writing.exists() or manifest is None:  # a writer was killed, or a first write
-            _sweep(root, parts)
+        state = _read_state(root)
+        parts, retired = (_legacy_parts(root), []) if state is None else state
+        if writing.exists() or state is None:  # a writer was killed, or a first write
+            _sweep(root, parts, retired)
         writing.write_text(generation, encoding="utf-8")
         written: list[Path] = []
         try:
@@ -351,18 +398,25 @@ def write_parquet(
             if written:
                 days = [target.parent.name.removeprefix("date=") for target in written]
                 parts[name] = _Part(generation, days)
-            _write_manifest(root, parts)  # the commit
+            # The version replaced now is kept for readers; those kept long enough go.
+            now = time.time()
+            expired = [v for v in retired if now - v.at >= _GRACE_SECONDS]
+            kept = [v for v in retired if now - v.at < _GRACE_SECONDS]
+            if old is not None:
+                kept.append(_Retired(name, old.generation, old.days, now))
+            _write_manifest(root, parts, kept)  # the commit
         except BaseException:
             # Not committed (a full disk, an interrupt): take this generation away now,
             # against the manifest as it is on disk, whatever happened to it.
             with contextlib.suppress(OSError, ValueError):
-                if _sweep(root, _committed(root)):
+                on_disk = _read_state(root)
+                if _sweep(root, *(on_disk or (_legacy_parts(root), []))):
                     writing.unlink()
             raise
         _fsync(root)
-        # A replaced version that cannot be deleted now (Windows: open by a reader) is
+        # An expired version that cannot be deleted now (Windows: open by a reader) is
         # swept by the next write.
-        if old is None or _delete_superseded(root, _files(root, name, old)):
+        if _delete_superseded(root, (f for version in expired for f in version.files(root))):
             writing.unlink()
     return written
 

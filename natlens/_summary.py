@@ -329,9 +329,9 @@ _ATTEMPTS = 3
 def _replaced_store_file(error: FileNotFoundError) -> str | None:
     """The store file (``date=<day>/<name>.parquet``) ``error`` found missing, if any.
 
-    A write to a natlens store commits its new files and then deletes the ones it
-    replaced (:func:`natlens.write_parquet` with a ``part``, as ``natlens sync`` does for
-    a blob that grew), so a lazy scan listed before the write misses them when a later
+    A write to a natlens store keeps the files it replaced (:func:`natlens.write_parquet`
+    with a ``part``, as ``natlens sync`` does for a blob that grew) for 15 minutes, and a
+    later write deletes them, so a lazy scan listed before that misses them when a later
     section reads. polars shortens the path in its message; the day folder and the file
     name remain.
     """

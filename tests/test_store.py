@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import signal
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from polars.testing import assert_frame_equal
 from test_loaders import GATEWAY, flows
 
 import natlens
+from natlens import _store
 
 
 def day_rows(day: int, count: int, source: str = "10.0.1.4") -> list[tuple[object, ...]]:
@@ -55,7 +57,7 @@ def test_rewriting_a_part_replaces_it_everywhere(tmp_path: Path) -> None:
     natlens.write_parquet(flows(day_rows(9, 5)), tmp_path, part="blob/h=23/PT1H.json")
     stored = natlens.scan_parquet(tmp_path).collect()
     assert stored.height == 5, "the grown blob replaced its earlier rows, no duplicates"
-    assert not list(tmp_path.glob("date=2026-11-10/*.parquet")), (
+    assert natlens.scan_parquet(tmp_path, start="2026-11-10").collect().height == 0, (
         "its rows left the day they moved out of"
     )
     natlens.write_parquet(flows(day_rows(9, 3, source="10.0.1.9")), tmp_path, part="other")
@@ -209,6 +211,11 @@ class Writer:
             self.process.stderr.close()
 
 
+def past_grace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From now on, every retired version is past its grace: the next write deletes it."""
+    monkeypatch.setattr(_store, "_GRACE_SECONDS", 0)
+
+
 def stored(store: Path) -> pl.DataFrame:
     return natlens.scan_parquet(store).collect().sort("time", "source_ip")
 
@@ -258,7 +265,9 @@ def test_a_writer_killed_mid_replace_leaves_the_old_part_whole(
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="kill -9 is POSIX")
-def test_a_writer_killed_after_committing_leaves_the_new_part_whole(tmp_path: Path) -> None:
+def test_a_writer_killed_after_committing_leaves_the_new_part_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = tmp_path / "store"
     natlens.write_parquet(OLD, store, part="blob-a")
     code = WRITER.replace(
@@ -288,10 +297,11 @@ def test_a_writer_killed_after_committing_leaves_the_new_part_whole(tmp_path: Pa
     process.wait(timeout=60)
 
     assert_frame_equal(stored(store), NEW.sort("time", "source_ip"))
+    past_grace(monkeypatch)
     natlens.write_parquet(month_rows(range(5, 6), "10.0.9.8"), store, part="blob-c")
     days = NEW.get_column("time").dt.date().n_unique()
     assert len([f for f in store_files(store) if f.endswith(".parquet")]) == days + 1, (
-        "the replaced version's files are gone after the next write"
+        "the replaced version's files are gone after the next write past its grace"
     )
 
 
@@ -315,15 +325,19 @@ def test_concurrent_writers_of_one_part_leave_one_writers_rows(tmp_path: Path) -
     assert not [f for f in store_files(store) if f.endswith(".tmp")]
 
 
-def test_stale_days_never_linger(tmp_path: Path) -> None:
+def test_stale_days_never_linger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     natlens.write_parquet(OLD, tmp_path, part="blob-a")
     natlens.write_parquet(NEW, tmp_path, part="blob-a")
     assert_frame_equal(stored(tmp_path), NEW.sort("time", "source_ip"))
+    past_grace(monkeypatch)
+    natlens.write_parquet(NEW.clear(), tmp_path, part="blob-b")  # any write deletes OLD
     days = sorted(p.name for p in tmp_path.glob("date=*") if any(p.iterdir()))
     assert days == [f"date=2026-11-{d:02d}" for d in range(3, 25)]
     natlens.write_parquet(NEW.clear(), tmp_path, part="blob-a")
     assert stored(tmp_path).height == 0, "an empty new version empties the part"
+    natlens.write_parquet(NEW.clear(), tmp_path, part="blob-b")
     assert not [f for f in store_files(tmp_path) if f.endswith(".parquet")]
+    assert not list(tmp_path.glob("date=*")), "and their day folders"
 
 
 def test_threads_writing_parts_at_once_lose_none(tmp_path: Path) -> None:
@@ -348,12 +362,17 @@ def write_before_the_manifest(store: Path, frame: pl.DataFrame, part: str) -> No
         chunk.sort("time").write_parquet(folder / f"{part}.parquet")
 
 
-def test_a_store_from_before_the_manifest_is_read_and_adopted(tmp_path: Path) -> None:
+def test_a_store_from_before_the_manifest_is_read_and_adopted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write_before_the_manifest(tmp_path, OLD, "blob-a")
     write_before_the_manifest(tmp_path, month_rows(range(5, 6), "10.0.9.9"), "blob-b")
     assert stored(tmp_path).height == OLD.height + 40
     natlens.write_parquet(NEW, tmp_path, part="blob-a")
     expected = pl.concat([NEW, month_rows(range(5, 6), "10.0.9.9")]).sort("time", "source_ip")
+    assert_frame_equal(stored(tmp_path), expected)
+    past_grace(monkeypatch)
+    natlens.write_parquet(NEW.clear(), tmp_path, part="blob-c")
     assert_frame_equal(stored(tmp_path), expected)
     assert not list(tmp_path.glob("date=*/blob-a.parquet")), "the old layout's files are gone"
 
@@ -397,3 +416,28 @@ def test_orphans_of_the_layout_before_the_manifest_are_cleaned(tmp_path: Path) -
     natlens.write_parquet(NEW, tmp_path, part="blob-b")
     assert not orphan.exists()
     assert stored(tmp_path).height == OLD.height + NEW.height
+
+
+def test_a_replaced_version_is_kept_for_the_readers_built_on_it_then_deleted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A LazyFrame scanned before a write (a notebook cell, the report's charts, natlens
+    sync writing meanwhile) still collects what it was built on, for the grace period."""
+    natlens.write_parquet(OLD, tmp_path, part="blob-a")
+    before = natlens.scan_parquet(tmp_path)
+    natlens.write_parquet(NEW, tmp_path, part="blob-a")
+    assert_frame_equal(stored(tmp_path), NEW.sort("time", "source_ip"))
+    assert_frame_equal(before.collect().sort("time", "source_ip"), OLD.sort("time", "source_ip"))
+    natlens.write_parquet(month_rows(range(5, 6), "10.0.9.9"), tmp_path, part="blob-b")
+    assert before.collect().height == OLD.height, "another write within the grace keeps it"
+    manifest = json.loads((tmp_path / ".natlens-store.json").read_text())
+    assert [entry[:2] for entry in manifest["retired"]] == [["blob-a", manifest["retired"][0][1]]]
+    past_grace(monkeypatch)
+    natlens.write_parquet(month_rows(range(6, 7), "10.0.9.8"), tmp_path, part="blob-c")
+    with pytest.raises(FileNotFoundError):
+        before.collect()
+    manifest = json.loads((tmp_path / ".natlens-store.json").read_text())
+    assert manifest["retired"] == []
+    on_disk = {f for f in store_files(tmp_path) if f.endswith(".parquet")}
+    days = NEW.get_column("time").dt.date().n_unique()
+    assert len(on_disk) == days + 2, "the new version and the two other parts, nothing else"

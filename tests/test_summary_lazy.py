@@ -20,6 +20,7 @@ from flowlog_formats import write_pt1h
 from polars.testing import assert_frame_equal
 
 import natlens
+import natlens._store as store_module
 import natlens._summary as summary_module
 from natlens._cli import main as cli_main
 from natlens._report import render_report
@@ -222,17 +223,21 @@ def test_natlens_triage_on_a_store_takes_the_lazy_route(
 def _replacing(
     monkeypatch: pytest.MonkeyPatch, store: Path, flows: pl.DataFrame, times: int
 ) -> list[int]:
-    """Make the beacon section (late in a summary) rewrite part ``day`` first, ``times`` times.
+    """Make the beacon section (late in a summary) rewrite part ``day`` first, ``times`` times,
+    as ``natlens sync`` does for the current hour's blob, which keeps growing.
 
-    write_parquet commits the part's new files and deletes the ones it replaced, as
-    ``natlens sync`` does for the current hour's blob, which keeps growing.
+    A store keeps a replaced version for its readers for a grace period; here it is over
+    at once, and each rewrite is two writes, so that the files the summary started on are
+    gone (what a summary slower than the grace period meets).
     """
+    monkeypatch.setattr(store_module, "_GRACE_SECONDS", 0)
     find_beacons = natlens.find_beacons
     writes: list[int] = []
 
     def replacing(lazy: pl.LazyFrame) -> pl.DataFrame:
         if len(writes) < times:
             natlens.write_parquet(flows, store, part="day")
+            natlens.write_parquet(flows.clear(), store, part="another")  # deletes the old
             writes.append(1)
         return find_beacons(lazy)
 
@@ -249,6 +254,27 @@ def test_a_store_rewritten_while_summarized_is_read_again_from_its_folder(
     writes = _replacing(monkeypatch, store, day, times=1)
     summary = natlens.summarize(store, n=3)
     assert writes == [1]
+    _assert_same_summary(summary, natlens.summarize(day, n=3))
+
+
+def test_a_store_rewritten_under_a_lazy_scan_within_the_grace_period_is_read_whole(
+    sample_flows: pl.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The usual case: the replaced files are still there, so the summary reads the
+    version it started on throughout (it was the error below before the grace period)."""
+    day = sample_flows.filter(pl.col("time").dt.day() == 12)
+    store = tmp_path / "store"
+    natlens.write_parquet(day, store, part="day")
+    shifted = day.with_columns(pl.col("bytes_sent") + 1)
+    find_beacons = natlens.find_beacons
+
+    def replacing(lazy: pl.LazyFrame) -> pl.DataFrame:
+        natlens.write_parquet(shifted, store, part="day")
+        return find_beacons(lazy)
+
+    monkeypatch.setattr(summary_module, "find_beacons", replacing)
+    summary = natlens.summarize(natlens.scan_parquet(store), n=3)
+    monkeypatch.setattr(summary_module, "find_beacons", find_beacons)
     _assert_same_summary(summary, natlens.summarize(day, n=3))
 
 
