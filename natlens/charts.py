@@ -37,6 +37,7 @@ from natlens._health import (
     AVAILABILITY_WINDOW,
     _availability_windows,
     _metrics_rows,
+    percent_text,
 )
 from natlens._html import BYTE_UNITS, byte_unit
 from natlens._schema import METRICS_SCHEMA
@@ -1615,6 +1616,11 @@ def chart_metrics(
     keys = [*order, _ALERT_KEY] if average else order
     colors = _series_colors(keys, {_ALERT_KEY: _RED})
     data = data.with_columns(_time_text("time"))
+    value_tip = alt.Tooltip("value:Q", title=name, format=",")
+    if average:  # cut down like triage and diagnose: 89.996% is not 90.00%
+        texts = [percent_text(v) for v in data.get_column("value").to_list()]
+        data = data.with_columns(pl.Series("value_text", texts, dtype=pl.String))
+        value_tip = alt.Tooltip("value_text:N", title=name)
     y_scale = alt.Scale()
     if average:
         lowest = float(data.get_column("value").min() or 100.0)  # type: ignore[arg-type]
@@ -1631,7 +1637,7 @@ def chart_metrics(
             tooltip=[
                 alt.Tooltip("time_text:N", title=f"{bucket} from"),
                 alt.Tooltip("series:N", title="gateway"),
-                alt.Tooltip("value:Q", title=name, format=",.2f" if average else ","),
+                value_tip,
             ],
         )
     )

@@ -472,6 +472,18 @@ def test_availability_dip_is_visible_next_to_the_alert_line() -> None:
     assert deep["layer"][0]["encoding"]["y"]["scale"]["domain"] == [59.0, 100.0]
 
 
+def test_the_availability_tooltip_is_cut_down_like_triage_never_rounded_up() -> None:
+    """A window at 89.996% is below the 90% alert line: its tooltip says 89.99%, as triage
+    and diagnose do (percent_text), not Vega's rounded 90.00%."""
+    spec = nc.chart_metrics(_availability(days=1, dip=89.996), "DatapathAvailability").to_dict()
+    line = spec["layer"][0]
+    (value,) = [t for t in line["encoding"]["tooltip"] if t["title"] == "DatapathAvailability"]
+    assert value["field"] == "value_text"
+    shown = {r["value_text"]: r["value"] for r in _rows(spec) if "value_text" in r}
+    assert sorted(shown) == ["100.00%", "89.99%"]
+    assert shown["89.99%"] == pytest.approx(89.996)
+
+
 def _minutes(resource_id: str, values: list[float], start: dt.datetime = START) -> pl.DataFrame:
     """DatapathAvailability rows of one gateway, one a minute from ``start``."""
     times = [start + dt.timedelta(minutes=k) for k in range(len(values))]
