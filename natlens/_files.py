@@ -403,7 +403,10 @@ def _sniff(path: Path) -> _Plan | None:
         spelt = category if isinstance(category, str) and category else None
         return _Plan(path, "jsonl", gz, size, envelope, properties, category=spelt)
     header = text.partition("\n")[0]
-    columns = set(field_map(next(csv.reader([header]), [])))
+    try:
+        columns = set(field_map(next(csv.reader([header]), [])))
+    except csv.Error:  # a stray carriage return, say: not a CSV header either
+        columns = set()
     if {"time", "source_ip"} <= columns:
         return _Plan(path, "csv", gz, size)
     raise FlowLogError(
@@ -540,6 +543,8 @@ def _fast_query(
         resources = _keys(*resources, *_FAST_RESOURCE, "resource_id")
     field_keys = [key for keys in fields.values() for key in keys]
     top = [*times, *resources] + ([] if nested else field_keys)
+    if "category" not in top:  # a record of another category is the careful path's
+        top.append("category")
     columns = ", ".join(f"{_quote(key)}: 'VARCHAR'" for key in top)
     if nested:
         struct = ", ".join(f"{_quote(key)} VARCHAR" for key in field_keys)
@@ -557,6 +562,7 @@ def _fast_query(
         same = "'" + gateway.replace("'", "''") + "'"
         select.append(f"NULLIF({resource}, {same}) AS resource_id")
         select.append(f"CASE WHEN {resource} IS NOT NULL THEN true END AS resource_read")
+    select.append('"category" AS category')
     select.append("file_index")
     paths = ", ".join("'" + str(p.path).replace("'", "''") + "'" for p in plans)
     return (
@@ -632,10 +638,23 @@ def _unfound(raw: pl.DataFrame) -> pl.Series:
     A null time or IP: a line DuckDB could not read (torn, not JSON, an Event Hubs
     wrapper), or without a required field under any spelling natlens knows. A null counter
     is a null counter: every spelling of it was already asked for (see ``_CASE_SPELT``).
+    A record of another category (``FlowLogFlowEvent``...) is the careful path's too: it
+    skips and reports it, as it does in any file.
     """
-    if not any(raw.get_column(name).null_count() for name in _REQUIRED):
-        return pl.repeat(False, raw.height, eager=True)
-    return raw.select(pl.any_horizontal(pl.col(*_REQUIRED).is_null())).to_series()
+    from natlens._landing import category_kind
+
+    unread = (
+        raw.select(pl.any_horizontal(pl.col(*_REQUIRED).is_null())).to_series()
+        if any(raw.get_column(name).null_count() for name in _REQUIRED)
+        else pl.repeat(False, raw.height, eager=True)
+    )
+    categories = raw.get_column("category") if "category" in raw.columns else None
+    if categories is not None and categories.null_count() < raw.height:
+        distinct = categories.drop_nulls().unique().to_list()
+        foreign = [c for c in distinct if c and category_kind(c) is not None]
+        if foreign:
+            unread = unread | categories.is_in(foreign).fill_null(False)
+    return unread
 
 
 def _fast(plans: Sequence[_Plan], threads: int) -> tuple[pl.DataFrame, list[Problem]] | None:
@@ -1412,6 +1431,7 @@ class _Careful:
         self.problems: list[Problem] = []
         self.norm = _Normaliser(resource_id_from_path(self.file))
         self.foreign = ForeignTally()  # records of other categories, reported once per kind
+        self.whole = True  # False: only some lines, read again after a fast read
 
     def take(self, record: object, line: int | None, index: int | None = None) -> None:
         where = "" if index is None else f"record {index}: "
@@ -1483,7 +1503,7 @@ class _Careful:
     def result(self) -> tuple[pl.DataFrame, list[Problem]]:
         frame, bad = self.norm.checked(self.file)
         problems = sorted([*self.problems, *bad], key=lambda p: p.line or 0)
-        problems.extend(self.foreign.problems(self.file))
+        problems.extend(self.foreign.problems(self.file, whole=self.whole))
         return frame, problems
 
 
@@ -1640,6 +1660,7 @@ def _careful_record_lines(
 ) -> tuple[pl.DataFrame, list[Problem]]:
     """Read some lines of a JSON Lines file again in Python: the fast path's leftovers."""
     reader = _Careful(plan)
+    reader.whole = False
     reader.lines(lines)
     return reader.result()
 

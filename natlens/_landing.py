@@ -177,11 +177,15 @@ class ForeignTally:
         self.kinds[kind] += 1
         return True
 
-    def problems(self, file: str) -> list[Problem]:
-        """One problem per kind met: the whole file, or how many of its records."""
+    def problems(self, file: str, *, whole: bool = True) -> list[Problem]:
+        """One problem per kind met: the whole file, or how many of its records.
+
+        ``whole=False``: only some of the file's records were counted (lines read again
+        after a fast read), so the file is never said to be all of one kind.
+        """
         problems = []
         for kind, count in self.kinds.items():
-            if count == self.records:
+            if whole and count == self.records:
                 problems.append(Problem(file, None, f"{kind}: skipped"))
             else:
                 what = "record" if count == 1 else "records"
