@@ -1013,6 +1013,7 @@ def _exact_columns(got: Any, lines: int) -> tuple[pl.DataFrame, frozenset[str]]:
             null_count=nulls,
         )
         columns[name] = pl.Series(name, array)
+    # IPs: trusted where every one is canonical IPv4 or hexadecimal IPv6 text already
     trusted.update(name for name, odd in zip(IP_COLUMNS, odd_ips, strict=True) if not odd)
     for name, (values, valid, nulls) in zip(COUNTER_COLUMNS, counters, strict=True):
         array = pa.Array.from_buffers(
@@ -1308,7 +1309,7 @@ def _validated(
     trusted
         Columns the exact reader (``natlens/_scan.c``) has already converted and found
         good by these rules (times in the storage account's spelling and years, canonical
-        IPv4 text, plain integer counters): taken as they are.
+        IPv4 and hexadecimal IPv6 text, plain integer counters): taken as they are.
 
     Returns
     -------

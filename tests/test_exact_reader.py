@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import ipaddress
 import json
 import re
 import warnings
@@ -27,7 +28,7 @@ from polars.testing import assert_frame_equal
 
 import natlens
 from natlens import _files
-from natlens._schema import _CANONICAL_V4
+from natlens._schema import canonical_ip
 
 try:
     from natlens import _scan
@@ -479,18 +480,42 @@ def test_a_time_the_reader_parses_is_the_time_natlens_parses(text: str) -> None:
     assert checked[0] == parsed
 
 
-ipv4ish = st.text("0123456789.", min_size=0, max_size=17) | st.builds(
-    "{}.{}.{}.{}".format, *[st.integers(0, 300).map(str) | st.just("00")] * 4
+def _spellings(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> list[str]:
+    text = str(address)
+    spelt = [text, address.exploded, text.upper(), canonical_ip(text)]
+    if address.version == 6:
+        groups = address.exploded.split(":")
+        spelt.append(":".join(g.lstrip("0") or "0" for g in groups))  # no "::"
+        spelt.append(":".join(groups[:4]) + "::" + ":".join(g.lstrip("0") for g in groups[5:]))
+    return spelt
+
+
+ip_texts = (
+    st.text("0123456789.", max_size=17)
+    | st.text("0123456789abcdefABCDEF:.", max_size=41)
+    | st.builds("{}.{}.{}.{}".format, *[st.integers(0, 300).map(str) | st.just("00")] * 4)
+    | st.ip_addresses().flatmap(lambda a: st.sampled_from(_spellings(a)))
+    | st.sampled_from(["::", "::1", "1::", "::ffff:a00:1", "::ffff:10.0.0.1", "64:ff9b::e01:203"])
+    | st.integers(0, 2**128 - 1).map(lambda n: str(ipaddress.IPv6Address(n)))
+    | st.integers(0, 2**32 - 1).map(lambda n: str(ipaddress.IPv6Address((0xFFFF << 32) | n)))
+    | st.integers(0, 2**32 - 1).map(lambda n: str(ipaddress.IPv6Address((0x64FF9B << 96) | n)))
 )
 
 
-@settings(max_examples=400)
-@given(ipv4ish)
+@settings(max_examples=1500)
+@given(ip_texts)
 def test_the_reader_calls_an_ip_canonical_exactly_when_natlens_does(text: str) -> None:
+    """IPv4 and IPv6: whenever the reader takes an IP's text as it is, canonical_ip agrees;
+    and it takes every canonical IPv4 and hexadecimal IPv6 text natlens writes."""
     got = scan_line(ip=text)
     assert got is not None
-    canonical = not got[6][0]
-    assert canonical == bool(re.match(_CANONICAL_V4, text))
+    taken = not got[6][0]
+    try:
+        canonical = canonical_ip(text) == text
+    except ValueError:
+        canonical = False
+    mixed = "." in text and ":" in text  # natlens's mixed notation: Python's to check
+    assert taken == (canonical and not mixed)
 
 
 # --------------------------------------------------------------------------- anything else
