@@ -67,6 +67,9 @@ typedef struct {
     const Spec *spec;
     const char *end;
     Row row;
+    int next[2];        /* per level: the key expected next (files keep one key order) */
+    char unknown[32];   /* the last key found unknown and no spelling of a field */
+    size_t unknown_len;
 } Parser;
 
 /* ------------------------------------------------------------------ JSON tokens */
@@ -186,7 +189,7 @@ static int is_known(const Spec *spec, const char *key, size_t len) {
 }
 
 /* Which key this is at the top (level 0) or under "properties" (level 1). */
-static int key_of(const Spec *spec, int level, const char *key, size_t len) {
+static int key_of(const Spec *spec, int level, const char *key, size_t len, int hint) {
     int first = 0, last = N_KEYS;
     if (spec->nested) {
         if (level == 0) {
@@ -196,6 +199,10 @@ static int key_of(const Spec *spec, int level, const char *key, size_t len) {
             first = K_SOURCE;
         }
     }
+    /* the key after the last one matched at this level, first: files keep one order */
+    if (hint >= first && hint < last && spec->key_len[hint] == len &&
+        memcmp(spec->key[hint], key, len) == 0)
+        return hint;
     for (int k = first; k < last; k++)
         if (spec->key_len[k] == len && memcmp(spec->key[k], key, len) == 0) return k;
     if (level == 0 && len == 8 && memcmp(key, "category", 8) == 0) return K_CATEGORY;
@@ -239,7 +246,8 @@ static const char *object(Parser *ps, const char *p, int level) {
         p = ws(p, end);
         if (p >= end || *p != ':') return NULL;
         p = ws(p + 1, end);
-        int k = key_of(spec, level, key, key_len);
+        int k = key_of(spec, level, key, key_len, ps->next[level > 0]);
+        if (k < N_KEYS) ps->next[level > 0] = k + 1;
         if (k < N_KEYS) {
             if (row->seen[k]) return NULL; /* a duplicate key: which one counts is moot */
             row->seen[k] = 1;
@@ -265,7 +273,14 @@ static const char *object(Parser *ps, const char *p, int level) {
             if (p == NULL || len != spec->category_len || memcmp(text, spec->category, len) != 0)
                 return NULL; /* another category: natlens reports it */
         } else {
-            if (is_known(spec, key, key_len)) return NULL; /* another spelling of a field */
+            int seen_before = key_len == ps->unknown_len && memcmp(ps->unknown, key, key_len) == 0;
+            if (!seen_before) {
+                if (is_known(spec, key, key_len)) return NULL; /* another spelling of a field */
+                if (key_len <= sizeof ps->unknown) {
+                    memcpy(ps->unknown, key, key_len);
+                    ps->unknown_len = key_len;
+                }
+            }
             if (!spec->nested && key_len == 10 && memcmp(key, "properties", 10) == 0)
                 return NULL; /* fields in both places */
             p = skip_value(p, end, level + 1);
