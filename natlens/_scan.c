@@ -98,6 +98,16 @@ static inline const char *plain_string(const char *p, const char *end, const cha
     return close + 1;
 }
 
+/* A member's key and its colon, p at the key's opening quote: the start of its value. */
+static inline const char *member(const char *p, const char *end, const char **key, size_t *len) {
+    if (p >= end || *p != '"') return NULL;
+    p = plain_string(p, end, key, len);
+    if (p == NULL) return NULL;
+    p = ws(p, end);
+    if (p >= end || *p != ':') return NULL;
+    return ws(p + 1, end);
+}
+
 static const char *skip_value(const char *p, const char *end, int depth);
 
 static const char *skip_number(const char *p, const char *end) {
@@ -145,14 +155,7 @@ static const char *skip_value(const char *p, const char *end, int depth) {
         p = ws(p + 1, end);
         if (p < end && *p == close) return p + 1;
         for (;;) {
-            if (object) {
-                if (p >= end || *p != '"') return NULL;
-                p = plain_string(p, end, &text, &len);
-                if (p == NULL) return NULL;
-                p = ws(p, end);
-                if (p >= end || *p != ':') return NULL;
-                p = ws(p + 1, end);
-            }
+            if (object && (p = member(p, end, &text, &len)) == NULL) return NULL;
             p = skip_value(p, end, depth + 1);
             if (p == NULL) return NULL;
             p = ws(p, end);
@@ -240,12 +243,8 @@ static const char *object(Parser *ps, const char *p, int level) {
     p = ws(p + 1, end);
     if (p < end && *p == '}') return p + 1;
     for (;;) {
-        if (p >= end || *p != '"') return NULL;
-        p = plain_string(p, end, &key, &key_len);
+        p = member(p, end, &key, &key_len);
         if (p == NULL) return NULL;
-        p = ws(p, end);
-        if (p >= end || *p != ':') return NULL;
-        p = ws(p + 1, end);
         int k = key_of(spec, level, key, key_len, ps->next[level > 0]);
         if (k < N_KEYS) ps->next[level > 0] = k + 1;
         if (k < N_KEYS) {

@@ -28,7 +28,7 @@ from polars.testing import assert_frame_equal
 
 import natlens
 from natlens import _files
-from natlens._schema import canonical_ip
+from natlens._schema import COUNTER_COLUMNS, IP_COLUMNS, canonical_ip
 
 try:
     from natlens import _scan
@@ -42,19 +42,8 @@ GATEWAY = (
     "MICROSOFT.NETWORK/NATGATEWAYS/NG-WEU-1"
 )
 BLOB = f"resourceId={GATEWAY}/y=2026/m=11/d=09/h=10/m=00/PT1H.json"
-KEYS = (
-    "time",
-    "resourceId",
-    "SourceIp",
-    "DestinationIp",
-    "NatGatewayIp",
-    "PacketsSent",
-    "PacketsReceived",
-    "PacketsSentDropped",
-    "PacketsReceivedDropped",
-    "BytesSent",
-    "BytesReceived",
-)
+# The spellings the reader is handed, in its order: time, resource id, IPs, counters.
+KEYS = ("time", "resourceId", *(_files._FAST_FIELDS[n] for n in (*IP_COLUMNS, *COUNTER_COLUMNS)))
 
 
 def flows(n: int) -> pl.DataFrame:
